@@ -22,6 +22,7 @@ class Mention:
     text: str
     type: str
     sent_id: int | None = None  # sentence index for formats that have sentences (DocRED)
+    name: str | None = None  # the annotation's own surface name when it has one (DocRED's ``name``)
 
 
 @dataclass
