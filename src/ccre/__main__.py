@@ -1,0 +1,3 @@
+from ccre.cli import app
+
+app(prog_name="ccre")

@@ -1,0 +1,270 @@
+"""The ``ccre`` command line: a thin layer over the library (every command is one library call)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from enum import Enum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ccre.errors import CcreError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="ccre: document-level relation extraction from few labelled documents (continual contrastive finetuning).", pretty_exceptions_enable=False)
+data_app = typer.Typer(no_args_is_help=True, help="Get, locate and check data sets.")
+app.add_typer(data_app, name="data")
+console = Console(stderr=True)
+out = Console()
+
+
+class Dataset(str, Enum):
+    biored = "biored"
+    redocred = "redocred"
+
+
+class Format(str, Enum):
+    pubtator = "pubtator"
+    bioc_xml = "bioc-xml"
+    bioc_json = "bioc-json"
+    docred = "docred"
+
+
+def _quiet_libraries() -> None:
+    """Keep transformers' own progress bars and length warnings out of ccre's output."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print ccre's own errors as one line and exit 1, without a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _quiet_libraries()
+        try:
+            return func(*args, **kwargs)
+        except CcreError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+DataDir = Annotated[
+    Optional[Path],
+    typer.Option(help="data directory (default: $CCRE_DATA_DIR, then ./data, then ../shared/data)"),
+]
+
+
+def _metrics_table(metrics: dict, title: str) -> Table:
+    """BioRED's three levels as rows, or DocRED's P / R / F1 / Ign F1 as one row (percentages)."""
+    table = Table(title=title)
+    if "type" in metrics:
+        table.add_column("level")
+        for col in ("P", "R", "F1"):
+            table.add_column(col, justify="right")
+        for level, name in (("pair", "entity pair"), ("type", "pair + type"), ("novelty", "pair + type + novelty")):
+            table.add_row(name, *(f"{100 * metrics[level][k]:.2f}" for k in ("p", "r", "f1")))
+    else:
+        for col in ("P", "R", "F1", "Ign F1"):
+            table.add_column(col, justify="right")
+        table.add_row(*(f"{100 * metrics[k]:.2f}" for k in ("p", "r", "f1", "ign_f1")))
+    return table
+
+
+@app.command()
+@friendly_errors
+def train(
+    config: Annotated[Optional[Path], typer.Option(help="YAML/JSON config; options below override it")] = None,
+    dataset: Annotated[Optional[Dataset], typer.Option(help="data set whose train/test splits to use")] = None,
+    train_file: Annotated[Optional[Path], typer.Option("--train", help="training file (any supported format)")] = None,
+    test_file: Annotated[Optional[Path], typer.Option("--test", help="evaluation file")] = None,
+    train_docs: Annotated[Optional[int], typer.Option(help="train on a seeded subset of N documents")] = None,
+    train_fraction: Annotated[Optional[float], typer.Option(help="train on this fraction of the documents")] = None,
+    model: Annotated[Optional[str], typer.Option(help="encoder: Hugging Face name or local path")] = None,
+    objective: Annotated[Optional[str], typer.Option(help="training objective")] = None,
+    epochs: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="documents per step")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="encoder learning rate")] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    output: Annotated[Optional[Path], typer.Option(help="checkpoint directory")] = None,
+    results: Annotated[Optional[Path], typer.Option(help="append the result as a JSON line to this file")] = None,
+    data_dir: DataDir = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present)")] = None,
+    lenient: Annotated[bool, typer.Option(help="skip bad documents (each is listed) instead of stopping")] = False,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as one JSON object")] = False,
+) -> None:
+    """Train a relation extractor, evaluate it on the test split and print the table.
+
+    With no options: 20 BioRED training documents, the default encoder, cross-entropy, BioRED test.
+    """
+    from ccre.config import CcreConfig
+    from ccre.experiment import train_and_evaluate
+
+    cfg = CcreConfig.load(config) if config else CcreConfig()
+    size: dict[str, object] = {}
+    if train_fraction is not None:
+        size = {"data.train_docs": None, "data.train_fraction": train_fraction}
+    elif train_docs is not None:
+        size = {"data.train_docs": train_docs, "data.train_fraction": None}
+    raw = cfg.model_dump()
+    raw["data"].update({k.split(".")[1]: v for k, v in size.items()})
+    if train_file is not None and dataset is None:
+        raw["data"]["dataset"] = None
+    cfg = CcreConfig.parse(raw).with_overrides(
+        {
+            "data.dataset": dataset.value if dataset else None,
+            "data.train": str(train_file) if train_file else None,
+            "data.test": str(test_file) if test_file else None,
+            "encoder.name": model,
+            "train.objective": objective,
+            "train.epochs": epochs,
+            "train.batch_size": batch_size,
+            "train.lr": lr,
+            "train.seed": seed,
+        }
+    )
+    outcome = train_and_evaluate(
+        cfg, data_dir=data_dir, output=output, results=results, device=device,
+        show_progress=progress, lenient=lenient,
+    )
+    if as_json:
+        out.print_json(json.dumps(outcome.metrics))
+        return
+    title = f"{outcome.record['method']} on {outcome.record['train_docs']} {outcome.record['dataset']} documents"
+    out.print(_metrics_table(outcome.metrics, title))
+    if output:
+        console.print(f"checkpoint saved to {output}")
+    if results:
+        console.print(f"result appended to {results}")
+
+
+def _print_skip(error: CcreError) -> None:
+    console.print(f"[yellow]skipped:[/] {error}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    gold: Annotated[Path, typer.Option(help="gold annotations")],
+    pred: Annotated[Path, typer.Option(help="predictions (PubTator/BioC documents, or a DocRED result list)")],
+    train_file: Annotated[
+        Optional[Path], typer.Option("--train", help="training documents (DocRED Ign F1 ignores their facts)")
+    ] = None,
+    fmt: Annotated[Optional[Format], typer.Option("--format", help="format of the gold file (default: detected)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Score a prediction file against gold annotations with the data set's official metric."""
+    from ccre.evaluation import score_files, scheme_for_format
+    from ccre.formats import detect_format, read_documents
+    from ccre.formats.docred import read_docred_predictions
+
+    gold_fmt = fmt.value if fmt else detect_format(gold)
+    gold_docs = read_documents(gold, gold_fmt)
+    scheme = scheme_for_format(gold_fmt)
+    if scheme == "docred":
+        predictions = read_docred_predictions(pred)
+        train_docs = read_documents(train_file) if train_file else None
+        metrics = score_files(gold_docs, predictions, scheme, train_docs)
+    else:
+        metrics = score_files(gold_docs, read_documents(pred), scheme)
+    if as_json:
+        print(json.dumps(metrics))
+    else:
+        out.print(_metrics_table(metrics, f"{pred} against {gold}"))
+
+
+@app.command()
+@friendly_errors
+def predict(
+    model: Annotated[Path, typer.Option(help="checkpoint directory written by ccre train")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="documents to annotate")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="where to write the predictions")],
+    fmt: Annotated[Optional[Format], typer.Option("--format", help="input format (default: detected)")] = None,
+    batch_size: Annotated[int, typer.Option(help="documents per forward pass")] = 8,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if present)")] = None,
+    lenient: Annotated[bool, typer.Option(help="skip bad documents (each is listed) instead of stopping")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Predict relations and write them in the input's own format.
+
+    PubTator/BioC input gets its relation lines replaced by the predicted ones; DocRED input gives the
+    official result list (title, h_idx, t_idx, r, score).
+    """
+    from ccre.formats import detect_format, read_documents, write_documents
+    from ccre.formats.docred import write_docred_predictions
+    from ccre.inference import Predictor, docred_result_list, with_predictions
+    from ccre.model import RelationModel
+    from ccre.runtime import pick_device
+
+    in_fmt = fmt.value if fmt else detect_format(input)
+    docs = read_documents(input, in_fmt, lenient=lenient, on_skip=_print_skip)
+    relation_model = RelationModel.from_pretrained(model, pick_device(device))
+    predictions = Predictor(relation_model, batch_size).predict(docs, show_progress=progress)
+    if in_fmt == "docred":
+        write_docred_predictions(docred_result_list(docs, predictions), output)
+    else:
+        write_documents(with_predictions(docs, predictions), output, in_fmt)
+    n = sum(len(p) for p in predictions)
+    console.print(f"{n} relations in {len(docs)} documents written to {output}")
+
+
+@data_app.command("download")
+@friendly_errors
+def data_download(
+    dataset: Annotated[Dataset, typer.Argument(help="biored or redocred")],
+    data_dir: Annotated[Path, typer.Option(help="where to install it")] = Path("data"),
+) -> None:
+    """Fetch an official release, verify its checksums and unpack it where ccre looks for data."""
+    from ccre.data import download
+
+    download(dataset.value, data_dir)
+    console.print(f"{dataset.value} installed under {data_dir}")
+
+
+@data_app.command("where")
+@friendly_errors
+def data_where(data_dir: DataDir = None) -> None:
+    """Print the data directory ccre would use, and which data sets it holds."""
+    from ccre.data import DATASETS, resolve_data_dir, split_path
+
+    root = resolve_data_dir(data_dir)
+    out.print(str(root))
+    for name, splits in DATASETS.items():
+        for split in splits:
+            try:
+                path = split_path(name, split, root)
+                out.print(f"  {name}/{split}: {path}")
+            except CcreError:
+                out.print(f"  {name}/{split}: [red]missing[/]")
+
+
+@data_app.command("validate")
+@friendly_errors
+def data_validate(
+    files: Annotated[list[Path], typer.Argument(help="files to check")],
+    fmt: Annotated[Optional[Format], typer.Option("--format", help="format (default: detected per file)")] = None,
+) -> None:
+    """Report every problem of every file in one pass; exit 1 if there is any."""
+    from ccre.formats import validate_file
+
+    problems = 0
+    for path in files:
+        errors = validate_file(path, fmt.value if fmt else None)
+        problems += len(errors)
+        for error in errors:
+            out.print(str(error), highlight=False)
+        if not errors:
+            out.print(f"{path}: ok", highlight=False)
+    if problems:
+        console.print(f"[red]{problems} problem(s)[/]")
+        raise typer.Exit(1)
+

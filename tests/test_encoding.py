@@ -1,0 +1,119 @@
+"""Entity markers, windows and the vectorized gathering of mention, entity and pair states."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ccre.documents import Document, Entity, Mention, Relation
+from ccre.encoding import DocumentEncoder, collate, window_starts
+from ccre.labels import LabelSpace, candidate_pairs, pair_targets
+from ccre.model import load_encoder, merge_windows, pool_entities
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_encoder("sentence-transformers/all-MiniLM-L6-v2")[1]
+
+
+def _doc() -> Document:
+    text = "Aspirin reduces fever in rats. Aspirin is acetylsalicylic acid."
+    mentions = [
+        Mention(0, 7, "Aspirin", "Chemical"),
+        Mention(16, 21, "fever", "Disease"),
+        Mention(25, 29, "rats", "Species"),
+        Mention(31, 38, "Aspirin", "Chemical"),
+        Mention(42, 62, "acetylsalicylic acid", "Chemical"),
+        Mention(42, 57, "acetylsalicylic", "Chemical"),  # nested in the previous one
+    ]
+    entities = [
+        Entity("D001241", "Chemical", [0, 3, 4]),
+        Entity("D005334", "Disease", [1]),
+        Entity("10116", "Species", [2]),
+        Entity("X", "Chemical", [5]),
+    ]
+    relations = [Relation("D001241", "D005334", "Negative_Correlation", directed=False, novel=True)]
+    return Document("1", text, mentions, entities, relations)
+
+
+def test_markers_wrap_every_mention(tokenizer) -> None:
+    enc = DocumentEncoder(tokenizer, "*").encode(_doc())
+    pieces = tokenizer.convert_ids_to_tokens(enc.input_ids.tolist())
+    assert " ".join(pieces) == (
+        "* as ##pi ##rin * reduces * fever * in * rats * . * as ##pi ##rin * is "
+        "* * ace ##ty ##ls ##alic ##yl ##ic * acid * ."
+    )
+    # each mention points at a start marker followed by its first word piece
+    firsts = [pieces[p + 1] for p in enc.mention_pos]
+    assert firsts[:5] == ["as", "fever", "rats", "as", "*"]
+    assert all(pieces[p] == "*" for p in enc.mention_pos)
+
+
+def test_candidates_and_targets() -> None:
+    doc = _doc()
+    space = LabelSpace(("no-relation", "Association", "Negative_Correlation"), False, False, True)
+    pairs = candidate_pairs(doc, directed=False)
+    assert len(pairs) == 6 and all(h < t for h, t in pairs)
+    assert len(candidate_pairs(doc, directed=True)) == 12
+    targets, novelty = pair_targets(doc, pairs, space)
+    row = [tuple(p) for p in pairs].index((0, 1))
+    assert targets[row].tolist() == [0, 0, 1]
+    assert novelty[row] == 1 and (np.delete(novelty, row) == -1).all()
+    assert targets[:, 0].sum() == 5
+
+
+def test_window_starts_cover_everything_with_overlap() -> None:
+    for length in (1, 10, 510, 511, 1000, 1537):
+        starts = window_starts(length, 510, 128)
+        covered = np.zeros(length, dtype=bool)
+        for s in starts:
+            covered[s : s + 510] = True
+        assert covered.all()
+        assert starts[-1] + min(510, length) == length
+        assert all(b - a <= 510 - 128 for a, b in zip(starts, starts[1:]))
+
+
+def test_long_document_windows_merge_by_averaging(tokenizer) -> None:
+    doc = _doc()
+    long = Document("2", " ".join([doc.text] * 6), [], [], [])
+    step = len(doc.text) + 1
+    for k in range(6):
+        for m in doc.mentions:
+            long.mentions.append(Mention(m.start + k * step, m.end + k * step, m.text, m.type))
+    long.entities = [Entity(str(i), "T", [i]) for i in range(len(long.mentions))]
+    encoded = DocumentEncoder(tokenizer).encode(long)
+    batch = collate([encoded], cls_id=101, sep_id=102, pad_id=0, max_length=40, overlap=10)
+    assert batch.input_ids.shape[0] == len(window_starts(len(encoded), 38, 10)) > 1
+    states = torch.randn(*batch.input_ids.shape, 3, dtype=torch.float64)
+    merged = merge_windows(states, batch)
+    # reference: loop over windows and positions
+    total = torch.zeros(len(encoded), 3, dtype=torch.float64)
+    count = torch.zeros(len(encoded), dtype=torch.float64)
+    for r, s in enumerate(window_starts(len(encoded), 38, 10)):
+        n = min(38, len(encoded) - s)
+        for j in range(n):
+            total[s + j] += states[r, j + 1]
+            count[s + j] += 1
+    assert torch.allclose(merged, total / count[:, None])
+    # every mention of the long document is gathered (none dropped)
+    assert len(batch.mention_index) == len(long.mentions)
+    # window tokens reproduce the document
+    for r, s in enumerate(window_starts(len(encoded), 38, 10)):
+        row = batch.input_ids[r][batch.attention_mask[r].bool()].tolist()
+        assert row[1:-1] == encoded.input_ids[s : s + 38].tolist()
+
+
+def test_logsumexp_entity_pooling_matches_loop(tokenizer) -> None:
+    docs = [DocumentEncoder(tokenizer).encode(_doc()) for _ in range(2)]
+    batch = collate(docs, cls_id=101, sep_id=102, pad_id=0, max_length=512, overlap=128)
+    mentions = torch.randn(len(batch.mention_index), 4, dtype=torch.float64)
+    pooled = pool_entities(mentions, batch)
+    offset = 0
+    expected = []
+    for d in docs:
+        for ms in d.entity_mentions:
+            expected.append(torch.logsumexp(mentions[offset + torch.as_tensor(ms)], dim=0))
+        offset += len(d.mention_pos)
+    assert torch.allclose(pooled, torch.stack(expected))
+    assert batch.pair_heads.max() < pooled.shape[0]
