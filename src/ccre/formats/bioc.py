@@ -1,0 +1,182 @@
+"""BioC XML and JSON in BioRED's layout, through the ``bioc`` package.
+
+A document has an id, passages (``title``, ``abstract``) at character offsets, annotations inside the
+passages with infons ``type`` and ``identifier`` (composite and unlinked IDs as in PubTator) and one
+location each, and document-level relations with infons ``type``, ``entity1``, ``entity2`` and ``novel``.
+The Document text is the passages placed at their offsets (gaps filled with spaces), so BioRED's
+``title + " " + abstract`` comes out exactly as from PubTator.
+
+Annotations are read in the order of their ids when every id is an integer (the writer numbers mentions
+in document order), else in file order. Relations are read as undirected, as BioRED's are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import bioc
+from bioc import biocjson, biocxml
+
+from ccre.documents import Document, Mention, Relation
+from ccre.errors import FormatError
+from ccre.formats._io import BOM, read_text, write_atomic
+from ccre.formats.pubtator import EntityTable, id_columns
+from ccre.formats.validate import Parsed, mention_problem, relation_problem
+
+_NOVEL = {"Novel": True, "No": False}
+
+
+def parse_xml(path: str | os.PathLike[str]) -> Iterator[Parsed]:
+    """Read a BioC XML file document by document."""
+    data = Path(path).read_bytes()
+    try:
+        collection = biocxml.loads(data.removeprefix(BOM).decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise FormatError("invalid UTF-8", path=str(path), line=line) from None
+    except Exception as e:  # lxml and the bioc decoder raise many kinds; all mean "not BioC XML"
+        raise FormatError(f"not valid BioC XML: {e}", path=str(path), line=getattr(e, "lineno", None)) from None
+    return _documents(collection, str(path))
+
+
+def parse_json(path: str | os.PathLike[str]) -> Iterator[Parsed]:
+    """Read a BioC JSON file document by document."""
+    text = read_text(path)
+    try:
+        collection = biocjson.loads(text)
+    except Exception as e:  # json and the bioc decoder raise many kinds; all mean "not BioC JSON"
+        raise FormatError(f"not valid BioC JSON: {e}", path=str(path), line=getattr(e, "lineno", None)) from None
+    return _documents(collection, str(path))
+
+
+def _documents(collection: bioc.BioCCollection, name: str) -> Iterator[Parsed]:
+    seen: set[str] = set()
+    for i, document in enumerate(collection.documents):
+        parsed = _document(document, f"documents[{i}]", name, seen)
+        yield parsed
+
+
+def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]) -> Parsed:
+    """Check and convert one BioC document (``where`` is its path in the collection)."""
+    doc_id = document.id
+    errors: list[FormatError] = []
+
+    def err(location: str, reason: str) -> None:
+        errors.append(FormatError(reason, path=name, location=location, doc_id=doc_id))
+
+    if not doc_id:
+        err(f"{where}.id", "document has no id")
+    elif doc_id in seen:
+        err(f"{where}.id", "duplicate document id")
+    seen.add(doc_id)
+    text, title = "", ""
+    annotations: list[tuple[str, bioc.BioCAnnotation]] = []
+    for p, passage in enumerate(document.passages):
+        if passage.offset < len(text):
+            err(f"{where}.passages[{p}]", f"passage offset {passage.offset} overlaps the text before it")
+            continue
+        text = text.ljust(passage.offset) + (passage.text or "")
+        if passage.infons.get("type") in ("title", "front") and not title:
+            title = passage.text or ""
+        annotations += [(f"{where}.passages[{p}].annotations[{a}]", x) for a, x in enumerate(passage.annotations)]
+    annotations += [(f"{where}.annotations[{a}]", x) for a, x in enumerate(document.annotations)]
+    if all(x.id.isdecimal() for _, x in annotations):
+        annotations.sort(key=lambda pair: int(pair[1].id))
+    if not text.strip():
+        err(where, "document has no text")
+
+    table = EntityTable()
+    mentions: list[Mention] = []
+    for location, ann in annotations:
+        if len(ann.locations) != 1:
+            err(location, f"annotation has {len(ann.locations)} locations; exactly one is supported")
+            continue
+        start = ann.locations[0].offset
+        mention = Mention(start, start + ann.locations[0].length, ann.text or "", ann.infons.get("type", ""))
+        problem = mention_problem(text, mention.start, mention.end, mention.text) or table.add(
+            len(mentions), mention, ann.infons.get("identifier", "")
+        )
+        if problem:
+            err(location, problem)
+        mentions.append(mention)
+    ids = {e.id for e in table.entities}
+    relations = []
+    for r, rel in enumerate(document.relations):
+        infons = rel.infons
+        novel = infons.get("novel")
+        relation = Relation(
+            head=infons.get("entity1", ""),
+            tail=infons.get("entity2", ""),
+            type=infons.get("type", ""),
+            directed=False,
+            novel=_NOVEL.get(novel) if novel is not None else None,
+        )
+        problem = relation_problem(relation.type, relation.head, relation.tail, ids)
+        if novel is not None and novel not in _NOVEL:
+            problem = f"novel infon '{novel}' is neither Novel nor No"
+        if problem:
+            err(f"{where}.relations[{r}]", problem)
+        relations.append(relation)
+    if errors:
+        return Parsed(None, errors)
+    return Parsed(Document(doc_id, text, mentions, table.entities, relations, title=title))
+
+
+def to_bioc(doc: Document) -> bioc.BioCDocument:
+    """The BioC document of ``doc``: title and abstract passages when the text starts with the title and a
+    space, else one ``abstract`` passage with the whole text."""
+    document = bioc.BioCDocument()
+    document.id = doc.id
+    if doc.title and doc.text.startswith(doc.title + " "):
+        pieces = [("title", 0, doc.title), ("abstract", len(doc.title) + 1, doc.text[len(doc.title) + 1 :])]
+    else:
+        pieces = [("abstract", 0, doc.text)]
+    passages = []
+    for kind, offset, text in pieces:
+        passage = bioc.BioCPassage()
+        passage.infons["type"] = kind
+        passage.offset = offset
+        passage.text = text
+        passages.append(passage)
+        document.add_passage(passage)
+    for i, (m, column) in enumerate(zip(doc.mentions, id_columns(doc))):
+        ann = bioc.BioCAnnotation()
+        ann.id = str(i)
+        ann.infons["identifier"] = column
+        ann.infons["type"] = m.type
+        ann.add_location(bioc.BioCLocation(m.start, m.end - m.start))
+        ann.text = m.text
+        home = passages[-1] if len(passages) > 1 and m.start >= passages[-1].offset else passages[0]
+        home.add_annotation(ann)
+    for i, r in enumerate(doc.relations):
+        rel = bioc.BioCRelation()
+        rel.id = f"R{i}"
+        rel.infons.update({"type": r.type, "entity1": r.head, "entity2": r.tail})
+        if r.novel is not None:
+            rel.infons["novel"] = "Novel" if r.novel else "No"
+        document.add_relation(rel)
+    return document
+
+
+def _collection(docs: Iterable[Document]) -> bioc.BioCCollection:
+    collection = bioc.BioCCollection()
+    collection.source = "ccre"
+    for doc in docs:
+        collection.add_document(to_bioc(doc))
+    return collection
+
+
+def _write(docs: Iterable[Document], path: str | os.PathLike[str], dumps: Callable[[bioc.BioCCollection], str]) -> None:
+    write_atomic(path, dumps(_collection(docs)))
+
+
+def write_xml(docs: Iterable[Document], path: str | os.PathLike[str]) -> None:
+    """Write ``docs`` as BioC XML, atomically."""
+    _write(docs, path, biocxml.dumps)
+
+
+def write_json(docs: Iterable[Document], path: str | os.PathLike[str]) -> None:
+    """Write ``docs`` as BioC JSON, atomically."""
+    _write(docs, path, lambda c: biocjson.dumps(c, indent=1))
