@@ -51,16 +51,27 @@ def parse_json(path: str | os.PathLike[str]) -> Iterator[Parsed]:
     return _documents(collection, str(path))
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _infons(node: bioc.BioCPassage | bioc.BioCAnnotation | bioc.BioCRelation) -> dict[str, str] | None:
+    """The node's infons when they are a string-to-string map (BioC JSON does not guarantee it), else None."""
+    infons = node.infons
+    if isinstance(infons, dict) and all(isinstance(v, str) for v in infons.values()):
+        return infons
+    return None
+
+
 def _documents(collection: bioc.BioCCollection, name: str) -> Iterator[Parsed]:
     seen: set[str] = set()
     for i, document in enumerate(collection.documents):
-        parsed = _document(document, f"documents[{i}]", name, seen)
-        yield parsed
+        yield _document(document, f"documents[{i}]", name, seen)
 
 
 def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]) -> Parsed:
     """Check and convert one BioC document (``where`` is its path in the collection)."""
-    doc_id = document.id
+    doc_id = document.id if isinstance(document.id, str) else None
     errors: list[FormatError] = []
 
     def err(location: str, reason: str) -> None:
@@ -74,15 +85,18 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
     text, title = "", ""
     annotations: list[tuple[str, bioc.BioCAnnotation]] = []
     for p, passage in enumerate(document.passages):
+        if not _is_int(passage.offset) or not isinstance(passage.text, str) or _infons(passage) is None:
+            err(f"{where}.passages[{p}]", "passage needs an integer offset, a text and string infons")
+            continue
         if passage.offset < len(text):
             err(f"{where}.passages[{p}]", f"passage offset {passage.offset} overlaps the text before it")
             continue
-        text = text.ljust(passage.offset) + (passage.text or "")
+        text = text.ljust(passage.offset) + passage.text
         if passage.infons.get("type") in ("title", "front") and not title:
-            title = passage.text or ""
+            title = passage.text
         annotations += [(f"{where}.passages[{p}].annotations[{a}]", x) for a, x in enumerate(passage.annotations)]
     annotations += [(f"{where}.annotations[{a}]", x) for a, x in enumerate(document.annotations)]
-    if all(x.id.isdecimal() for _, x in annotations):
+    if all(isinstance(x.id, str) and x.id.isdecimal() for _, x in annotations):
         annotations.sort(key=lambda pair: int(pair[1].id))
     if not text.strip():
         err(where, "document has no text")
@@ -90,13 +104,17 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
     table = EntityTable()
     mentions: list[Mention] = []
     for location, ann in annotations:
+        infons = _infons(ann)
         if len(ann.locations) != 1:
             err(location, f"annotation has {len(ann.locations)} locations; exactly one is supported")
             continue
-        start = ann.locations[0].offset
-        mention = Mention(start, start + ann.locations[0].length, ann.text or "", ann.infons.get("type", ""))
+        start, length = ann.locations[0].offset, ann.locations[0].length
+        if not (_is_int(start) and _is_int(length) and isinstance(ann.text, str) and infons is not None):
+            err(location, "annotation needs an integer offset and length, a text and string infons")
+            continue
+        mention = Mention(start, start + length, ann.text, infons.get("type", ""))
         problem = mention_problem(text, mention.start, mention.end, mention.text) or table.add(
-            len(mentions), mention, ann.infons.get("identifier", "")
+            len(mentions), mention, infons.get("identifier", "")
         )
         if problem:
             err(location, problem)
@@ -104,7 +122,10 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
     ids = {e.id for e in table.entities}
     relations = []
     for r, rel in enumerate(document.relations):
-        infons = rel.infons
+        infons = _infons(rel)
+        if infons is None:
+            err(f"{where}.relations[{r}]", "relation infons must be strings")
+            continue
         novel = infons.get("novel")
         relation = Relation(
             head=infons.get("entity1", ""),

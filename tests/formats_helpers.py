@@ -1,0 +1,42 @@
+"""Helpers shared by the format tests: where the real data is, and a comparable view of a document."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ccre.documents import Document
+from ccre.errors import FormatError
+
+
+def data_file(relative: str) -> Path:
+    """A file of the shared real data (``$CCRE_DATA_DIR`` or ``../shared/data``); skip the test when absent."""
+    root = Path(os.environ.get("CCRE_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
+    path = root / relative
+    if not path.exists():
+        pytest.skip(f"real data not available: {path}")
+    return path
+
+
+def view(doc: Document) -> tuple[Any, ...]:
+    """What a round trip must keep: mentions, entities (with their mentions and KB IDs) and relations."""
+    entities = [(e.id, e.type, list(e.mentions), e.kb_ids, e.name) for e in doc.entities]
+    return (doc.id, doc.text, list(doc.mentions), entities, list(doc.relations))
+
+
+def assert_located(error: FormatError, path: Path, doc_id: str | None, *, line: int | None = None,
+                   location: str | None = None, reason: str = "") -> None:
+    """The error names the file, the line or JSON path, the document and (part of) what is wrong."""
+    message = str(error)
+    assert str(path) in message
+    assert error.doc_id == doc_id
+    if doc_id is not None:
+        assert f"document {doc_id}" in message
+    if line is not None:
+        assert error.line == line and f"{path}:{line}" in message
+    if location is not None:
+        assert error.location == location and location in message
+    assert reason in error.reason, error.reason
