@@ -216,4 +216,4 @@ def test_lenient_skips_exactly_the_bad_documents(tmp_path: Path) -> None:
     skipped: list[FormatError] = []
     docs = read_documents(path, lenient=True, on_skip=skipped.append)
     assert [d.id for d in docs] == ["1", "2"]
-    assert [(e.doc_id, e.line) for e in skipped] == [("3", 9), ("4", 19)]
+    assert [(e.doc_id, e.line) for e in skipped] == [("3", 9), ("4", 21)]
