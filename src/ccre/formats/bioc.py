@@ -113,9 +113,8 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
             err(location, "annotation needs an integer offset and length, a text and string infons")
             continue
         mention = Mention(start, start + length, ann.text, infons.get("type", ""))
-        problem = mention_problem(text, mention.start, mention.end, mention.text) or table.add(
-            len(mentions), mention, infons.get("identifier", "")
-        )
+        id_problem = table.add(len(mentions), mention, infons.get("identifier", ""))  # no follow-on errors
+        problem = mention_problem(text, mention.start, mention.end, mention.text) or id_problem
         if problem:
             err(location, problem)
         mentions.append(mention)

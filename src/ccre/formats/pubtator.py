@@ -201,9 +201,8 @@ def _finish(pending: _Pending, error: Callable[[str, int, str | None], FormatErr
     table = EntityTable()
     mentions = []
     for lineno, mention, column in pending.mentions:
-        problem = mention_problem(text, mention.start, mention.end, mention.text) or table.add(
-            len(mentions), mention, column
-        )
+        id_problem = table.add(len(mentions), mention, column)  # even for a bad span: no follow-on errors
+        problem = mention_problem(text, mention.start, mention.end, mention.text) or id_problem
         if problem:
             errors.append(error(problem, lineno, pending.id))
         mentions.append(mention)
