@@ -110,28 +110,25 @@ def train(
     from ccre.experiment import train_and_evaluate
 
     cfg = CcreConfig.load(config) if config else CcreConfig()
-    size: dict[str, object] = {}
+    overrides: dict[str, object] = {
+        "data.dataset": dataset.value if dataset else None,
+        "data.train": str(train_file) if train_file else None,
+        "data.test": str(test_file) if test_file else None,
+        "encoder.name": model,
+        "train.objective": objective,
+        "train.epochs": epochs,
+        "train.batch_size": batch_size,
+        "train.lr": lr,
+        "train.seed": seed,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     if train_fraction is not None:
-        size = {"data.train_docs": None, "data.train_fraction": train_fraction}
+        overrides.update({"data.train_docs": None, "data.train_fraction": train_fraction})
     elif train_docs is not None:
-        size = {"data.train_docs": train_docs, "data.train_fraction": None}
-    raw = cfg.model_dump()
-    raw["data"].update({k.split(".")[1]: v for k, v in size.items()})
+        overrides.update({"data.train_docs": train_docs, "data.train_fraction": None})
     if train_file is not None and dataset is None:
-        raw["data"]["dataset"] = None
-    cfg = CcreConfig.parse(raw).with_overrides(
-        {
-            "data.dataset": dataset.value if dataset else None,
-            "data.train": str(train_file) if train_file else None,
-            "data.test": str(test_file) if test_file else None,
-            "encoder.name": model,
-            "train.objective": objective,
-            "train.epochs": epochs,
-            "train.batch_size": batch_size,
-            "train.lr": lr,
-            "train.seed": seed,
-        }
-    )
+        overrides["data.dataset"] = None  # a file of the user's own, not a known data set
+    cfg = cfg.with_overrides(overrides)
     outcome = train_and_evaluate(
         cfg, data_dir=data_dir, output=output, results=results, device=device,
         show_progress=progress, lenient=lenient,

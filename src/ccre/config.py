@@ -107,11 +107,9 @@ class CcreConfig(_Section):
         atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
 
     def with_overrides(self, overrides: dict[str, object]) -> CcreConfig:
-        """A copy with dotted-key overrides (``{"train.epochs": 5}``) applied and validated; ``None`` skips."""
+        """A copy with dotted-key overrides (``{"train.epochs": 5}``) applied and validated."""
         raw = self.model_dump()
         for key, value in overrides.items():
-            if value is None:
-                continue
             section, _, field = key.partition(".")
             if section not in raw or field not in raw[section]:
                 raise ConfigError(f"unknown config field {key!r}")

@@ -51,9 +51,12 @@ def select_training_documents(config: CcreConfig, docs: Sequence[Document]) -> l
     """The seeded low-resource subset (nested across sizes for one seed), or all documents."""
     if config.data.train_docs is None and config.data.train_fraction is None:
         return list(docs)
-    return sample_documents(
-        docs, n=config.data.train_docs, fraction=config.data.train_fraction, seed=config.train.seed
-    )
+    try:
+        return sample_documents(
+            docs, n=config.data.train_docs, fraction=config.data.train_fraction, seed=config.train.seed
+        )
+    except ValueError as exc:
+        raise ConfigError(f"training subset: {exc}") from None
 
 
 def train_and_evaluate(
