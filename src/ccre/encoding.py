@@ -29,6 +29,9 @@ class EncodedDocument:
         doc_id: the document's id.
         input_ids: ``(L,)`` word-piece ids with markers inserted.
         mention_pos: ``(M,)`` position of each mention's start marker in ``input_ids``.
+        piece_pos: ``(N,)`` position of each word piece (not marker) in ``input_ids``; what MLM may mask.
+        mention_pieces: ``(M, 2)`` first and last word-piece index (into ``piece_pos``) of each mention;
+            entity blanking masks ``input_ids[piece_pos[first:last + 1]]``.
         entity_mentions: per entity, the indices of its mentions.
         pairs: ``(P, 2)`` candidate entity pairs (indices into the document's entities).
         targets: ``(P, C)`` multi-hot relation targets (column 0 = no relation), or ``None`` when unlabelled.
@@ -38,6 +41,8 @@ class EncodedDocument:
     doc_id: str
     input_ids: np.ndarray
     mention_pos: np.ndarray
+    piece_pos: np.ndarray
+    mention_pieces: np.ndarray
     entity_mentions: list[np.ndarray]
     pairs: np.ndarray
     targets: np.ndarray | None = None
@@ -99,6 +104,8 @@ class DocumentEncoder:
             doc_id=doc.id,
             input_ids=marked,
             mention_pos=mention_pos,
+            piece_pos=token_pos,
+            mention_pieces=np.stack([first, last], axis=1),
             entity_mentions=[np.asarray(e.mentions, dtype=np.int64) for e in doc.entities],
             pairs=pairs,
             targets=targets,

