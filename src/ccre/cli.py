@@ -34,9 +34,17 @@ class Format(str, Enum):
     docred = "docred"
 
 
-def _quiet_libraries() -> None:
-    """Keep transformers' own progress bars and length warnings out of ccre's output."""
+def _setup_logging() -> None:
+    """ccre's progress messages to stderr through rich; transformers' own bars and warnings kept out."""
+    import logging
+
     import transformers
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s", datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
@@ -47,7 +55,7 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _quiet_libraries()
+        _setup_logging()
         try:
             return func(*args, **kwargs)
         except CcreError as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -17,6 +19,8 @@ from ccre.labels import LabelSpace
 from ccre.model import RelationModel
 from ccre.progress import progress_bar
 from ccre.runtime import pick_device, seed_everything
+
+logger = logging.getLogger(__name__)
 
 
 def batch_collator(model: RelationModel) -> Callable[[Sequence[EncodedDocument]], Batch]:
@@ -61,7 +65,6 @@ def train_model(
     *,
     device: str | None = None,
     show_progress: bool = True,
-    on_epoch_end: Callable[[int, float], None] | None = None,
 ) -> RelationModel:
     """Train a relation model on ``train_docs`` with ``config`` and return it (in eval mode)."""
     seed_everything(config.train.seed)
@@ -86,6 +89,11 @@ def train_model(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total), total)
     rng = np.random.default_rng(tc.seed)
     lengths = [len(e) for e in encoded]
+    logger.info(
+        "training on %d documents (%d pairs), %d epochs of %d steps, device %s",
+        len(encoded), sum(len(e.pairs) for e in encoded), tc.epochs, steps_per_epoch, model.device,
+    )
+    started = time.perf_counter()
     model.train()
     with progress_bar(show_progress) as progress:
         task = progress.add_task("training", total=total)
@@ -106,6 +114,8 @@ def train_model(
                 optimizer.zero_grad(set_to_none=True)
                 epoch_loss += loss.item()
                 progress.update(task, advance=1, description=f"epoch {epoch + 1}/{tc.epochs} loss {loss.item():.4f}")
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, epoch_loss / steps_per_epoch)
+            logger.info(
+                "epoch %d/%d: mean loss %.4f (%.0f s)",
+                epoch + 1, tc.epochs, epoch_loss / steps_per_epoch, time.perf_counter() - started,
+            )
     return model.eval()
