@@ -71,11 +71,12 @@ class EmbeddingMemory:
         self,
         vectors: np.ndarray | torch.Tensor,
         targets: np.ndarray | torch.Tensor,
-        meta: Sequence[EntryMeta],
+        meta: Sequence[EntryMeta] | None = None,
         ids: np.ndarray | torch.Tensor | None = None,
     ) -> None:
-        """Append entries. ``ids`` identify instances (so that losses can keep an anchor from matching its
-        own stored embedding); by default they are the entries' positions in the memory."""
+        """Append entries. ``meta`` may be left out for entries without provenance (probing), which get
+        empty ids and novelty -1. ``ids`` identify instances (so that losses can keep an anchor from
+        matching its own stored embedding); by default they are the entries' positions in the memory."""
         vectors = l2_normalize(vectors)
         targets = _float32(targets)
         n = vectors.shape[0]
@@ -83,6 +84,8 @@ class EmbeddingMemory:
             raise ValueError(f"vectors must be (N, {self.dim}), got {tuple(vectors.shape)}")
         if targets.shape != (n, self.num_labels):
             raise ValueError(f"targets must be ({n}, {self.num_labels}), got {tuple(targets.shape)}")
+        if meta is None:
+            meta = [EntryMeta("", "", "")] * n
         if len(meta) != n:
             raise ValueError(f"{n} vectors but {len(meta)} metadata entries")
         if ids is None:
