@@ -37,8 +37,8 @@ def parse_xml(path: str | os.PathLike[str]) -> Iterator[Parsed]:
         line = data.count(b"\n", 0, e.start) + 1
         raise FormatError("invalid UTF-8", path=str(path), line=line) from None
     except Exception as e:  # lxml and the bioc decoder raise many kinds; all mean "not BioC XML"
-        raise FormatError(f"not valid BioC XML: {e}", path=str(path), line=getattr(e, "lineno", None)) from None
-    return _documents(collection, str(path))
+        raise _unreadable("XML", e, path) from None
+    yield from _documents(collection, str(path))
 
 
 def parse_json(path: str | os.PathLike[str]) -> Iterator[Parsed]:
@@ -47,8 +47,14 @@ def parse_json(path: str | os.PathLike[str]) -> Iterator[Parsed]:
     try:
         collection = biocjson.loads(text)
     except Exception as e:  # json and the bioc decoder raise many kinds; all mean "not BioC JSON"
-        raise FormatError(f"not valid BioC JSON: {e}", path=str(path), line=getattr(e, "lineno", None)) from None
-    return _documents(collection, str(path))
+        raise _unreadable("JSON", e, path) from None
+    yield from _documents(collection, str(path))
+
+
+def _unreadable(kind: str, e: Exception, path: str | os.PathLike[str]) -> FormatError:
+    """The FormatError for a file that the bioc package cannot decode."""
+    reason = f"missing key {e}" if isinstance(e, KeyError) else str(e)
+    return FormatError(f"not valid BioC {kind}: {reason}", path=str(path), line=getattr(e, "lineno", None))
 
 
 def _is_int(value: object) -> bool:

@@ -167,7 +167,7 @@ def parse(path: str | os.PathLike[str]) -> Iterator[Parsed]:
             current.errors.append(
                 error(f"line for document {cols[0]} inside document {current.id}", lineno, current.id)
             )
-        elif len(cols) == 6 or (_INT.fullmatch(cols[1]) and _INT.fullmatch(cols[2])):
+        elif len(cols) == 6 or (len(cols) == 5 and _INT.fullmatch(cols[1]) and _INT.fullmatch(cols[2])):
             if not (_INT.fullmatch(cols[1]) and _INT.fullmatch(cols[2])):
                 current.errors.append(
                     error(f"mention offsets '{cols[1]}', '{cols[2]}' are not integers", lineno, current.id)
