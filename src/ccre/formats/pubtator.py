@@ -247,6 +247,10 @@ def dumps(docs: Iterable[Document]) -> str:
     out = []
     for doc in docs:
         doc_id = _field(doc.id, "document id", doc)
+        if "|" in doc.id:
+            raise FormatError("document id contains '|', which PubTator reads as a separator", doc_id=doc.id)
+        if any(c in e.id for e in doc.entities for c in ",;"):
+            raise FormatError("an entity id contains ',' or ';', which PubTator reads as a composite", doc_id=doc.id)
         title, abstract = split_title(doc)
         out.append(f"{doc_id}|t|{_field(title, 'title', doc)}\n{doc_id}|a|{_field(abstract, 'abstract', doc)}\n")
         for m, column in zip(doc.mentions, id_columns(doc)):
