@@ -273,3 +273,9 @@ def data_validate(
         console.print(f"[red]{problems} problem(s)[/]")
         raise typer.Exit(1)
 
+
+
+from ccre.cli_pretrain import pretrain, pretrain_stats  # noqa: E402  (registers on ``app``; imports from here)
+
+app.command("pretrain")(pretrain)
+app.command("pretrain-stats")(pretrain_stats)

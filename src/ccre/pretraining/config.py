@@ -1,0 +1,56 @@
+"""Every hyperparameter of a pretraining run, validated (saved into ``ccre_pretrain.json``).
+
+CPU default (2 cores, all-MiniLM-L6-v2): one fwd+bwd over 4 x 384 tokens takes ~2.4 s, i.e. ~1.6 ms per
+token. A step here encodes 4 documents in 256-piece windows (~2 windows each, ~2,000 tokens) twice (L_self
+needs a second dropout view), ~4,000 tokens -> ~6.5 s; measured ~6-8 s/step with everything on (see
+docs/pretraining.md). 600 steps x ~8 s = ~80 minutes, inside the 90-minute budget.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from ccre.config import DEFAULT_ENCODER, _Section
+
+
+class PretrainConfig(_Section):
+    """Contrastive pretraining of entity-pair embeddings (L_mtb + L_self + L_mlm)."""
+
+    encoder: str = Field(DEFAULT_ENCODER, description="Hugging Face model name or local path")
+    marker: str = Field("*", description="entity marker token (same as finetuning)")
+    max_length: int = Field(256, ge=16, description="encoder window in word pieces, [CLS] and [SEP] included")
+    window_overlap: int = Field(64, ge=0)
+    pair_dim: int | None = Field(None, ge=8, description="size of the pair embedding (default: encoder width)")
+    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="dropout of encoder and pair embedder "
+                                  "(default: the encoder's own, 0.1 for the pair embedder)")
+    max_pairs_per_doc: int | None = Field(64, ge=1, description="instances kept per document")
+    batch_size: int = Field(4, ge=1, description="documents per step (global, over all processes)")
+    max_steps: int | None = Field(600, ge=1, description="optimizer steps (takes precedence over epochs)")
+    epochs: int | None = Field(None, ge=1)
+    lr: float = Field(3e-5, gt=0, description="learning rate of the encoder")
+    head_lr: float = Field(1e-4, gt=0, description="learning rate of the pair embedder and MLM head")
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 13
+    tau: float = Field(0.05, gt=0, description="temperature of L_mtb and L_self")
+    mtb_weight: float = Field(1.0, ge=0, description="weight of L_mtb (0 switches it off)")
+    self_weight: float = Field(1.0, ge=0, description="weight of L_self (0 switches it off)")
+    mlm_weight: float = Field(1.0, ge=0, description="weight of L_mlm (0 switches it off)")
+    blank_prob: float = Field(0.7, ge=0, le=1, description="probability that a mention is blanked with [MASK]")
+    mlm_prob: float = Field(0.15, ge=0, lt=1, description="fraction of word pieces chosen for MLM")
+    checkpoint_every: int = Field(50, ge=1, description="steps between resumable checkpoints")
+
+    @model_validator(mode="after")
+    def _check(self) -> PretrainConfig:
+        if self.window_overlap >= self.max_length - 2:
+            raise ValueError("window_overlap must be smaller than max_length - 2")
+        if self.max_steps is None and self.epochs is None:
+            raise ValueError("give max_steps or epochs")
+        if self.mtb_weight == 0 and self.self_weight == 0 and self.mlm_weight == 0:
+            raise ValueError("every loss term is switched off")
+        return self
+
+    def terms(self) -> list[str]:
+        """The loss terms switched on, in the order of the loss log."""
+        return [n for n, w in (("mtb", self.mtb_weight), ("self", self.self_weight), ("mlm", self.mlm_weight)) if w > 0]
