@@ -87,7 +87,8 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
         err(f"{where}.id", "document has no id")
     elif doc_id in seen:
         err(f"{where}.id", "duplicate document id")
-    seen.add(doc_id)
+    else:
+        seen.add(doc_id)
     text, title = "", ""
     annotations: list[tuple[str, bioc.BioCAnnotation]] = []
     for p, passage in enumerate(document.passages):
