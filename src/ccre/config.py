@@ -42,7 +42,16 @@ class EncoderConfig(_Section):
 class TrainConfig(_Section):
     """The finetuning loop."""
 
-    objective: Literal["ce"] = "ce"
+    objective: Literal["ce", "supcon", "mccl"] = Field(
+        "ce", description="ce: softmax classifier; supcon: supervised contrastive; mccl: multi-center contrastive"
+    )
+    tau: float = Field(0.1, gt=0, description="temperature of SupCon, and tau1 (over class scores) of MCCL")
+    tau2: float = Field(0.2, gt=0, description="MCCL: temperature inside a class (small: nearest instance; large: mean)")
+    inference: Literal["mccl", "knn", "centroid"] = Field(
+        "mccl", description="how contrastive models score a pair against the memory of training instances"
+    )
+    knn_k: int = Field(5, ge=1, description="neighbours that vote in kNN inference")
+    na_keep: float = Field(1.0, gt=0, le=1, description="fraction of no-relation anchors kept in contrastive losses")
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(4, ge=1, description="documents per step")
     lr: float = Field(5e-5, gt=0, description="learning rate of the encoder")

@@ -10,10 +10,8 @@ import numpy as np
 import torch
 
 from ccre.documents import Document, Relation
-from ccre.encoding import DocumentEncoder
 from ccre.model import RelationModel
 from ccre.progress import progress_bar
-from ccre.training import batch_collator
 
 
 @dataclass(frozen=True)
@@ -37,18 +35,16 @@ class Predictor:
     def __init__(self, model: RelationModel, batch_size: int = 8) -> None:
         self.model = model.eval()
         self.batch_size = batch_size
-        self.encoder = DocumentEncoder(model.tokenizer, model.config.encoder.marker)
-        self.make_batch = batch_collator(model)
 
     def predict(self, docs: Sequence[Document], show_progress: bool = False) -> list[list[PredictedRelation]]:
         """Predicted relations of each document, in the order given."""
         results: list[list[PredictedRelation]] = [[] for _ in docs]
-        encoded = {i: self.encoder.encode(d, self.model.space) for i, d in enumerate(docs)}
+        encoded = {i: self.model.document_encoder.encode(d, self.model.space) for i, d in enumerate(docs)}
         todo = sorted((i for i, e in encoded.items() if len(e.pairs)), key=lambda i: len(encoded[i]))
         with progress_bar(show_progress) as progress, torch.inference_mode():
             task = progress.add_task("predicting", total=len(todo))
             for chunk in _chunks(todo, self.batch_size):
-                batch = self.make_batch([encoded[i] for i in chunk]).to(self.model.device)
+                batch = self.model.collate([encoded[i] for i in chunk]).to(self.model.device)
                 decisions, scores, novelty = self.model.predict(batch)
                 self._collect(chunk, docs, encoded, batch.pair_doc, decisions, scores, novelty, results)
                 progress.update(task, advance=len(chunk))
@@ -56,7 +52,7 @@ class Predictor:
 
     def _collect(self, chunk, docs, encoded, pair_doc, decisions, scores, novelty, results) -> None:
         space = self.model.space
-        probs = torch.softmax(scores.float(), dim=-1).cpu().numpy()
+        probs = self.model.objective.probabilities(scores).cpu().numpy()
         decided = decisions.cpu().numpy()
         nov = novelty.float().cpu().numpy() if novelty is not None else None
         pair_doc = pair_doc.cpu().numpy()

@@ -9,7 +9,8 @@ every inference mode and every plot uses:
   (``(g(a, b) + g(b, a)) / 2``) so that BioRED's unordered pairs get one embedding whatever the order.
 
 A checkpoint is a directory: ``encoder/`` (Hugging Face ``save_pretrained`` of encoder and tokenizer),
-``heads.safetensors`` (pair embedder, objective, novelty head), ``config.json`` and ``labels.json``.
+``heads.safetensors`` (pair embedder, objective, novelty head), ``config.json``, ``labels.json`` and
+``memory/`` (the faiss index of the training instances' pair embeddings with their labels and origin).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from ccre.config import DEFAULT_ENCODER, CcreConfig
-from ccre.encoding import Batch
+from ccre.encoding import Batch, DocumentEncoder, EncodedDocument, collate
 from ccre.errors import ConfigError
 from ccre.labels import LabelSpace
-from ccre.objectives import PairObjective, build_objective
+from ccre.memory import EmbeddingMemory
+from ccre.objectives import MemoryObjective, PairObjective, build_objective
 
 
 PAIR_EMBEDDER_FILE = "pair_embedder.safetensors"
@@ -110,8 +112,28 @@ class RelationModel(nn.Module):
         hidden = encoder.config.hidden_size
         pair_dim = config.encoder.pair_dim or hidden
         self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout)
-        self.objective: PairObjective = build_objective(config.train.objective, pair_dim, space)
+        self.objective: PairObjective = build_objective(config.train, pair_dim, space)
         self.novelty_head = nn.Linear(pair_dim, 1) if space.novelty else None
+        self.document_encoder = DocumentEncoder(tokenizer, config.encoder.marker)
+        self.memory: EmbeddingMemory | None = None
+
+    def set_memory(self, memory: EmbeddingMemory | None) -> None:
+        """The labelled instances the model compares with (kNN, explanations, contrastive scoring)."""
+        self.memory = memory
+        if isinstance(self.objective, MemoryObjective):
+            self.objective.set_memory(memory)
+
+    def collate(self, docs: list[EncodedDocument]) -> Batch:
+        """One batch of documents, cut into this model's windows."""
+        tok = self.tokenizer
+        return collate(
+            docs,
+            cls_id=tok.cls_token_id,
+            sep_id=tok.sep_token_id,
+            pad_id=tok.pad_token_id,
+            max_length=self.config.encoder.max_length,
+            overlap=self.config.encoder.window_overlap,
+        )
 
     @classmethod
     def create(cls, config: CcreConfig, space: LabelSpace) -> RelationModel:
@@ -142,11 +164,12 @@ class RelationModel(nn.Module):
         entities = pool_entities(tokens[batch.mention_index], batch)
         return self.pair_embedder(entities[batch.pair_heads], entities[batch.pair_tails])
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Batch, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Objective loss (plus the novelty head's) of a batch; ``ids`` identify its training instances."""
         if batch.targets is None:
             raise ValueError("training batches need targets")
         h = self.embed_pairs(batch)
-        loss = self.objective.loss(h, batch.targets)
+        loss = self.objective.loss(h, batch.targets, ids)
         if self.novelty_head is not None and batch.novelty is not None:
             has = batch.novelty >= 0
             if has.any():
@@ -177,6 +200,8 @@ class RelationModel(nn.Module):
         tmp.replace(directory / "heads.safetensors")
         self.config.save(directory / "config.json")
         self.space.save(directory / "labels.json")
+        if self.memory is not None:
+            self.memory.save(directory / "memory")
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> RelationModel:
@@ -192,4 +217,6 @@ class RelationModel(nn.Module):
         wrong = [k for k in result.missing_keys if not k.startswith("encoder.")] + result.unexpected_keys
         if wrong:
             raise ConfigError(f"{directory}/heads.safetensors does not fit its config.json: {', '.join(wrong)}")
+        if (directory / "memory").exists():
+            model.set_memory(EmbeddingMemory.load(directory / "memory"))
         return model.to(device).eval()

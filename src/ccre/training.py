@@ -1,11 +1,16 @@
-"""The finetuning loop: documents -> batches -> loss -> AdamW with linear warm-up and decay."""
+"""The finetuning loop: documents -> batches -> loss -> AdamW with linear warm-up and decay.
+
+Contrastive objectives compare each anchor with a memory of every training instance's embedding, rebuilt
+at the start of every epoch. Every trained model ends with a memory of the training instances embedded by
+the final weights (for kNN inference and explanations).
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -13,7 +18,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from ccre.config import CcreConfig
 from ccre.documents import Document
-from ccre.encoding import Batch, DocumentEncoder, EncodedDocument, collate
+from ccre.embedding import build_memory
 from ccre.errors import CcreError
 from ccre.labels import LabelSpace
 from ccre.model import RelationModel
@@ -21,24 +26,6 @@ from ccre.progress import progress_bar
 from ccre.runtime import pick_device, seed_everything
 
 logger = logging.getLogger(__name__)
-
-
-def batch_collator(model: RelationModel) -> Callable[[Sequence[EncodedDocument]], Batch]:
-    """``collate`` bound to the model's tokenizer and window settings."""
-    tok = model.tokenizer
-    cfg = model.config.encoder
-
-    def _collate(docs: Sequence[EncodedDocument]) -> Batch:
-        return collate(
-            docs,
-            cls_id=tok.cls_token_id,
-            sep_id=tok.sep_token_id,
-            pad_id=tok.pad_token_id,
-            max_length=cfg.max_length,
-            overlap=cfg.window_overlap,
-        )
-
-    return _collate
 
 
 def length_bucketed_batches(
@@ -70,11 +57,12 @@ def train_model(
     seed_everything(config.train.seed)
     space = LabelSpace.from_documents(train_docs)
     model = RelationModel.create(config, space).to(pick_device(device))
-    encoder = DocumentEncoder(model.tokenizer, config.encoder.marker)
-    encoded = [e for e in (encoder.encode(d, space, with_targets=True) for d in train_docs) if len(e.pairs)]
-    if not encoded:
+    docs = [d for d in train_docs if len(d.entities) >= 2]
+    if not docs:
         raise CcreError("no training document has two or more entities")
-    make_batch = batch_collator(model)
+    encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
+    # instance ids: position of each candidate pair in the concatenation of all documents' pairs
+    first_pair = np.concatenate([[0], np.cumsum([len(e.pairs) for e in encoded])])
     tc = config.train
     steps_per_epoch = math.ceil(len(encoded) / tc.batch_size)
     total = steps_per_epoch * tc.epochs
@@ -98,10 +86,13 @@ def train_model(
     with progress_bar(show_progress) as progress:
         task = progress.add_task("training", total=total)
         for epoch in range(tc.epochs):
+            if model.objective.uses_memory:
+                model.set_memory(build_memory(model, docs, encoded))
             epoch_loss = 0.0
             for step, idx in enumerate(length_bucketed_batches(lengths, tc.batch_size, rng)):
-                batch = make_batch([encoded[i] for i in idx]).to(model.device)
-                loss = model.loss(batch)
+                batch = model.collate([encoded[i] for i in idx]).to(model.device)
+                ids = torch.from_numpy(np.concatenate([np.arange(first_pair[i], first_pair[i + 1]) for i in idx]))
+                loss = model.loss(batch, ids.to(model.device))
                 if not torch.isfinite(loss):
                     raise CcreError(
                         f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; lower the learning "
@@ -118,4 +109,6 @@ def train_model(
                 "epoch %d/%d: mean loss %.4f (%.0f s)",
                 epoch + 1, tc.epochs, epoch_loss / steps_per_epoch, time.perf_counter() - started,
             )
-    return model.eval()
+    model.eval()
+    model.set_memory(build_memory(model, docs, encoded))
+    return model

@@ -1,25 +1,47 @@
 """Training objectives on pair embeddings ``h``, one per module, all with the same interface.
 
-Every objective is an ``nn.Module`` with ``loss(h, targets)`` (``h``: ``(P, D)`` pair embeddings;
-``targets``: ``(P, C)`` multi-hot, column 0 = no relation) and ``scores(h)`` (``(P, C)``, higher = more
-likely), plus ``decide(scores)`` turning scores into a ``(P, C)`` boolean prediction.
+Every objective is an ``nn.Module`` with ``loss(h, targets, ids=None)`` (``h``: ``(P, D)`` pair
+embeddings; ``targets``: ``(P, C)`` multi-hot, column 0 = no relation; ``ids``: instance ids) and
+``scores(h)`` (``(P, C)``, higher = more likely), plus ``decide(scores)`` turning scores into a ``(P, C)``
+boolean prediction. The loss functions themselves are pure functions in their modules (``supcon_loss``,
+``mccl_loss``, ``adaptive_threshold_loss``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ccre.labels import LabelSpace
 from ccre.objectives.adaptive_threshold import AdaptiveThresholdObjective
 from ccre.objectives.base import PairObjective
+from ccre.objectives.contrastive import MCCLObjective, MemoryObjective, SupConObjective
 from ccre.objectives.cross_entropy import CrossEntropyObjective
 
+if TYPE_CHECKING:
+    from ccre.config import TrainConfig
 
-def build_objective(name: str, pair_dim: int, space: LabelSpace) -> PairObjective:
-    """The objective ``name`` for this label space (multi-label data gets the adaptive-threshold form)."""
-    if name == "ce":
+
+def build_objective(config: TrainConfig, pair_dim: int, space: LabelSpace) -> PairObjective:
+    """The objective ``config.objective`` for this label space (multi-label data gets the adaptive-threshold
+    form of CE and of MCCL)."""
+    if config.objective == "ce":
         if space.multi_label:
             return AdaptiveThresholdObjective(pair_dim, space.num_labels)
         return CrossEntropyObjective(pair_dim, space.num_labels)
-    raise ValueError(f"unknown objective {name!r}")
+    kwargs = {"inference": config.inference, "k": config.knn_k, "na_keep": config.na_keep}
+    if config.objective == "supcon":
+        return SupConObjective(space.multi_label, config.tau, config.tau2, **kwargs)
+    if config.objective == "mccl":
+        return MCCLObjective(space.multi_label, config.tau, config.tau2, **kwargs)
+    raise ValueError(f"unknown objective {config.objective!r}")
 
 
-__all__ = ["AdaptiveThresholdObjective", "CrossEntropyObjective", "PairObjective", "build_objective"]
+__all__ = [
+    "AdaptiveThresholdObjective",
+    "CrossEntropyObjective",
+    "MCCLObjective",
+    "MemoryObjective",
+    "PairObjective",
+    "SupConObjective",
+    "build_objective",
+]

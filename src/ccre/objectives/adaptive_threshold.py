@@ -26,7 +26,7 @@ class AdaptiveThresholdObjective(PairObjective):
     def scores(self, h: torch.Tensor) -> torch.Tensor:
         return self.classifier(h)
 
-    def loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         return adaptive_threshold_loss(self.scores(h), targets)
 
     def decide(self, scores: torch.Tensor) -> torch.Tensor:

@@ -7,9 +7,15 @@ from torch import nn
 
 
 class PairObjective(nn.Module):
-    """Base class: a loss on pair embeddings and the matching way to score and decide relations."""
+    """Base class: a loss on pair embeddings and the matching way to score and decide relations.
 
-    def loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    ``ids`` ``(P,)`` identify the training instances of a batch, so that objectives that keep a memory of
+    training embeddings (``uses_memory``) can keep an anchor from matching its own stored copy.
+    """
+
+    uses_memory = False
+
+    def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def scores(self, h: torch.Tensor) -> torch.Tensor:
@@ -17,3 +23,7 @@ class PairObjective(nn.Module):
 
     def decide(self, scores: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        """Scores as per-class probabilities, reported with each prediction (softmax by default)."""
+        return torch.softmax(scores.float(), dim=-1)

@@ -20,7 +20,7 @@ class CrossEntropyObjective(PairObjective):
     def scores(self, h: torch.Tensor) -> torch.Tensor:
         return self.classifier(h)
 
-    def loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         return F.cross_entropy(self.scores(h), targets.argmax(dim=1))
 
     def decide(self, scores: torch.Tensor) -> torch.Tensor:

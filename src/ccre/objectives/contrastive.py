@@ -1,0 +1,124 @@
+"""SupCon and MCCL as objectives: trained on pair embeddings, classifying by comparison with a memory.
+
+Contrastive objectives have no classifier weights. At training time each anchor is compared with the
+other instances of its batch and with a memory of the embeddings of every training instance (refreshed
+by the training loop, see :meth:`MemoryObjective.set_memory`); at inference time the memory holds the
+labelled training instances and a pair is scored against it in one of three ways (``inference``):
+
+- ``mccl``: the multi-center score ``s_r`` of :func:`ccre.objectives.mccl.mccl_class_scores`
+  (a smooth maximum of the similarities to the instances of each relation);
+- ``knn``: votes of the ``k`` nearest instances (:func:`ccre.memory.knn_scores`, exact faiss search);
+- ``centroid``: cosine similarity to each relation's mean embedding.
+
+Decisions: single-label data takes the best-scoring class; multi-label data every relation scoring above
+no-relation.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from ccre.memory import EmbeddingMemory, centroid_scores, knn_scores
+from ccre.objectives.base import PairObjective
+from ccre.objectives.mccl import mccl_class_scores, mccl_decide, mccl_loss
+from ccre.objectives.supcon import supcon_loss
+
+InferenceMode = Literal["mccl", "knn", "centroid"]
+
+
+class MemoryObjective(PairObjective):
+    """Shared memory handling and memory-based scoring of the contrastive objectives."""
+
+    uses_memory = True
+
+    def __init__(
+        self, multi_label: bool, tau2: float, inference: InferenceMode = "mccl", k: int = 5, na_keep: float = 1.0
+    ) -> None:
+        super().__init__()
+        self.multi_label = multi_label
+        self.tau2 = tau2
+        self.inference = inference
+        self.k = k
+        self.na_keep = na_keep
+        self.temperature = 1.0  # set by subclasses: SupCon's tau, MCCL's tau1
+        self.memory: EmbeddingMemory | None = None
+        self._memory_tensors: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def set_memory(self, memory: EmbeddingMemory | None) -> None:
+        """Use ``memory`` (normalized training embeddings, their targets and ids) from now on."""
+        self.memory = memory
+        self._memory_tensors = None if memory is None or len(memory) == 0 else memory.tensors()
+
+    def _memory_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        if self._memory_tensors is None:
+            return None
+        if self._memory_tensors[0].device != device:
+            self._memory_tensors = tuple(t.to(device) for t in self._memory_tensors)  # type: ignore[assignment]
+        return self._memory_tensors
+
+    def _anchors(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None):
+        """Subsample no-relation anchors (``na_keep``), so that the few positives are not drowned."""
+        if self.na_keep >= 1.0:
+            return h, targets, ids
+        keep = (targets[:, 0] == 0) | (torch.rand(len(h), device=h.device) < self.na_keep)
+        return h[keep], targets[keep], (ids[keep] if ids is not None else None)
+
+    def scores(self, h: torch.Tensor) -> torch.Tensor:
+        memory = self._memory_on(h.device)
+        if memory is None or self.memory is None:
+            raise RuntimeError("a contrastive objective needs a memory of labelled instances to score pairs")
+        memory_h, memory_targets, _ = memory
+        if self.inference == "mccl":
+            return mccl_class_scores(h, memory_h, memory_targets, self.tau2)
+        queries = h.detach().float().cpu().numpy()
+        if self.inference == "knn":
+            sims, idx = self.memory.search(queries, self.k)
+            votes = knn_scores(sims, idx, self.memory.targets, self.k)
+            return torch.from_numpy(votes).to(h.device, h.dtype)
+        return torch.from_numpy(centroid_scores(queries, self.memory.vectors, self.memory.targets)).to(h.device, h.dtype)
+
+    def decide(self, scores: torch.Tensor) -> torch.Tensor:
+        return mccl_decide(scores, self.multi_label)
+
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        """kNN votes are already fractions; similarity scores go through a softmax at the loss's temperature."""
+        if self.inference == "knn":
+            return scores.float()
+        return torch.softmax(scores.float() / self.temperature, dim=-1)
+
+
+class SupConObjective(MemoryObjective):
+    """Supervised contrastive loss (Khosla et al., 2020); see :func:`ccre.objectives.supcon.supcon_loss`."""
+
+    def __init__(self, multi_label: bool, tau: float, tau2: float, **kwargs) -> None:
+        super().__init__(multi_label, tau2, **kwargs)
+        self.temperature = tau
+
+    def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        h, targets, ids = self._anchors(h, targets, ids)
+        memory = self._memory_on(h.device)
+        if memory is None:
+            return supcon_loss(h, targets, self.temperature)
+        memory_h, memory_targets, memory_ids = memory
+        return supcon_loss(h, targets, self.temperature, memory_h, memory_targets, ids, memory_ids if ids is not None else None)
+
+
+class MCCLObjective(MemoryObjective):
+    """Multi-center contrastive loss; see :func:`ccre.objectives.mccl.mccl_loss`."""
+
+    def __init__(self, multi_label: bool, tau: float, tau2: float, **kwargs) -> None:
+        super().__init__(multi_label, tau2, **kwargs)
+        self.temperature = tau
+
+    def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        h, targets, ids = self._anchors(h, targets, ids)
+        memory = self._memory_on(h.device)
+        if memory is None:
+            return mccl_loss(h, targets, self.temperature, self.tau2, multi_label=self.multi_label)
+        memory_h, memory_targets, memory_ids = memory
+        return mccl_loss(
+            h, targets, self.temperature, self.tau2, memory_h, memory_targets, self.multi_label,
+            ids, memory_ids if ids is not None else None,
+        )
