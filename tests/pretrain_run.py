@@ -1,0 +1,24 @@
+"""Run a tiny pretraining on the synthetic corpus (a script, so that ``accelerate launch`` can start it).
+
+usage: python pretrain_run.py OUTPUT [--steps N]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import transformers  # noqa: E402
+
+from ccre.pretraining.config import PretrainConfig  # noqa: E402
+from ccre.pretraining.trainer import Pretrainer  # noqa: E402
+from pretrain_helpers import tiny_corpus  # noqa: E402
+
+TINY = dict(max_steps=2, batch_size=4, max_length=24, window_overlap=4, checkpoint_every=1, seed=3)
+
+if __name__ == "__main__":
+    transformers.logging.set_verbosity_error()
+    cfg = PretrainConfig(**TINY, dropout=0.0, blank_prob=0.5, mlm_prob=0.3)
+    Pretrainer(cfg, tiny_corpus(), sys.argv[1], cpu=True, show_progress=False).run()

@@ -1,0 +1,71 @@
+"""Resuming: a run stopped after k steps and resumed ends with the parameters of a straight run; a NaN loss
+stops with the last good checkpoint kept; the output directory is a ``ccre train --model`` encoder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from ccre.config import CcreConfig  # noqa: E402
+from ccre.errors import CcreError  # noqa: E402
+from ccre.experiment import method_name  # noqa: E402
+from ccre.labels import LabelSpace  # noqa: E402
+from ccre.model import PAIR_EMBEDDER_FILE, RelationModel  # noqa: E402
+from ccre.pretraining.config import PretrainConfig  # noqa: E402
+from ccre.pretraining.trainer import CHECKPOINT_DIR, Pretrainer  # noqa: E402
+from pretrain_helpers import tiny_corpus  # noqa: E402
+from pretrain_run import TINY  # noqa: E402
+
+CFG = PretrainConfig(**{**TINY, "max_steps": 3, "checkpoint_every": 10})  # dropout on: RNG state must resume
+
+
+def _params(out: Path) -> dict[str, torch.Tensor]:
+    return {**load_file(str(out / "model.safetensors")),
+            **{f"pair.{k}": v for k, v in load_file(str(out / PAIR_EMBEDDER_FILE)).items()}}
+
+
+def test_stopped_and_resumed_equals_straight(tmp_path):
+    straight = Pretrainer(CFG, tiny_corpus(), tmp_path / "a", cpu=True, show_progress=False).run()
+    Pretrainer(CFG, tiny_corpus(), tmp_path / "b", cpu=True, show_progress=False).run(stop_after=1)
+    assert (tmp_path / "b" / CHECKPOINT_DIR).exists() and not (tmp_path / "b" / PAIR_EMBEDDER_FILE).exists()
+    with pytest.raises(CcreError, match="--resume"):
+        Pretrainer(CFG, tiny_corpus(), tmp_path / "b", cpu=True, show_progress=False).run()
+    resumed = Pretrainer(CFG, tiny_corpus(), tmp_path / "b", cpu=True, show_progress=False).run(resume=True)
+    a, b = _params(straight), _params(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    rows = (tmp_path / "b" / "losses.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["step", "1", "2", "3"]
+    assert rows == (tmp_path / "a" / "losses.csv").read_text().splitlines()[:1] + rows[1:]
+
+    # the output is an encoder for finetuning: pair embedder loaded, method named mtb+ce
+    cfg = CcreConfig().with_overrides({"encoder.name": str(straight)})
+    model = RelationModel.create(cfg, LabelSpace(labels=("NA", "Association"), directed=False, multi_label=False, novelty=False))
+    saved = load_file(str(straight / PAIR_EMBEDDER_FILE))
+    assert torch.equal(model.pair_embedder.hidden.weight, saved["hidden.weight"])
+    assert method_name(cfg) == "mtb+ce"
+
+
+def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    import ccre.pretraining.trainer as trainer
+
+    real = trainer.mtb_loss
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(trainer, "mtb_loss", flaky)
+    cfg = PretrainConfig(**{**TINY, "max_steps": 3, "checkpoint_every": 1, "mlm_weight": 0.0})
+    with pytest.raises(CcreError, match=r"step 3 .*last good checkpoint \(step 2\)"):
+        Pretrainer(cfg, tiny_corpus(), tmp_path, cpu=True, show_progress=False).run()
+    assert '"step": 2' in (tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text()
