@@ -18,6 +18,10 @@ from ccre.errors import CcreError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ccre: document-level relation extraction from few labelled documents (continual contrastive finetuning).", pretty_exceptions_enable=False)
 data_app = typer.Typer(no_args_is_help=True, help="Get, locate and check data sets.")
 app.add_typer(data_app, name="data")
+memory_app = typer.Typer(no_args_is_help=True, help="The memory of labelled instances a trained model compares with.")
+app.add_typer(memory_app, name="memory")
+plot_app = typer.Typer(no_args_is_help=True, help="Plots of pair embeddings.")
+app.add_typer(plot_app, name="plot")
 console = Console(stderr=True)
 out = Console()
 
@@ -25,6 +29,18 @@ out = Console()
 class Dataset(str, Enum):
     biored = "biored"
     redocred = "redocred"
+
+
+class Objective(str, Enum):
+    ce = "ce"
+    supcon = "supcon"
+    mccl = "mccl"
+
+
+class Inference(str, Enum):
+    mccl = "mccl"
+    knn = "knn"
+    centroid = "centroid"
 
 
 class Format(str, Enum):
@@ -97,7 +113,12 @@ def train(
     train_docs: Annotated[Optional[int], typer.Option(help="train on a seeded subset of N documents")] = None,
     train_fraction: Annotated[Optional[float], typer.Option(help="train on this fraction of the documents")] = None,
     model: Annotated[Optional[str], typer.Option(help="encoder: Hugging Face name or local path")] = None,
-    objective: Annotated[Optional[str], typer.Option(help="training objective")] = None,
+    objective: Annotated[Optional[Objective], typer.Option(help="ce (softmax classifier), supcon or mccl")] = None,
+    inference: Annotated[
+        Optional[Inference], typer.Option(help="contrastive models: score against the memory by mccl, knn or centroid")
+    ] = None,
+    tau: Annotated[Optional[float], typer.Option(help="SupCon temperature / MCCL tau1")] = None,
+    tau2: Annotated[Optional[float], typer.Option(help="MCCL temperature within a relation")] = None,
     epochs: Annotated[Optional[int], typer.Option()] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="documents per step")] = None,
     lr: Annotated[Optional[float], typer.Option(help="encoder learning rate")] = None,
@@ -123,7 +144,10 @@ def train(
         "data.train": str(train_file) if train_file else None,
         "data.test": str(test_file) if test_file else None,
         "encoder.name": model,
-        "train.objective": objective,
+        "train.objective": objective.value if objective else None,
+        "train.inference": inference.value if inference else None,
+        "train.tau": tau,
+        "train.tau2": tau2,
         "train.epochs": epochs,
         "train.batch_size": batch_size,
         "train.lr": lr,
@@ -198,6 +222,9 @@ def predict(
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if present)")] = None,
     lenient: Annotated[bool, typer.Option(help="skip bad documents (each is listed) instead of stopping")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    explain: Annotated[
+        int, typer.Option(help="write OUTPUT.explain.jsonl: for each prediction its K nearest training instances")
+    ] = 0,
 ) -> None:
     """Predict relations and write them in the input's own format.
 
@@ -206,20 +233,27 @@ def predict(
     """
     from ccre.formats import detect_format, read_documents, write_documents
     from ccre.formats.docred import write_docred_predictions
-    from ccre.inference import Predictor, docred_result_list, with_predictions
+    from ccre.inference import Predictor, docred_result_list, explanations, with_predictions
+    from ccre.io import atomic_open
     from ccre.model import RelationModel
     from ccre.runtime import pick_device
 
     in_fmt = fmt.value if fmt else detect_format(input)
     docs = read_documents(input, in_fmt, lenient=lenient, on_skip=_print_skip)
     relation_model = RelationModel.from_pretrained(model, pick_device(device))
-    predictions = Predictor(relation_model, batch_size).predict(docs, show_progress=progress)
+    predictions = Predictor(relation_model, batch_size, explain_k=explain).predict(docs, show_progress=progress)
     if in_fmt == "docred":
         write_docred_predictions(docred_result_list(docs, predictions), output)
     else:
         write_documents(with_predictions(docs, predictions), output, in_fmt)
     n = sum(len(p) for p in predictions)
     console.print(f"{n} relations in {len(docs)} documents written to {output}")
+    if explain:
+        why = Path(f"{output}.explain.jsonl")
+        with atomic_open(why) as handle:
+            for record in explanations(docs, predictions):
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        console.print(f"explanations written to {why}")
 
 
 @data_app.command("download")
@@ -279,3 +313,98 @@ from ccre.cli_pretrain import pretrain, pretrain_stats  # noqa: E402  (registers
 
 app.command("pretrain")(pretrain)
 app.command("pretrain-stats")(pretrain_stats)
+
+
+@memory_app.command("add")
+@friendly_errors
+def memory_add(
+    model: Annotated[Path, typer.Option(help="checkpoint directory written by ccre train")],
+    files: Annotated[list[Path], typer.Argument(help="newly labelled documents")],
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ...")] = None,
+) -> None:
+    """Add labelled documents to a trained model's memory, without retraining."""
+    from ccre.analysis import add_to_memory
+    from ccre.formats import read_documents
+
+    docs = [d for f in files for d in read_documents(f)]
+    added = add_to_memory(model, docs, device)
+    console.print(f"{added} instances from {len(docs)} documents added to the memory of {model}")
+
+
+def _train_test(dataset: Optional[Dataset], train_file, test_file, train_docs: int, seed: int, data_dir):
+    """Training subset and test documents from a data set or explicit files (as ``ccre train`` picks them)."""
+    from ccre.config import CcreConfig
+    from ccre.experiment import resolve_split, select_training_documents
+    from ccre.formats import read_documents
+
+    cfg = CcreConfig().with_overrides(
+        {
+            "data.dataset": dataset.value if dataset else (None if train_file else "biored"),
+            "data.train": str(train_file) if train_file else None,
+            "data.test": str(test_file) if test_file else None,
+            "data.train_docs": train_docs,
+            "train.seed": seed,
+        }
+    )
+    train_path, test_path = resolve_split(cfg, "train", data_dir), resolve_split(cfg, "test", data_dir)
+    return select_training_documents(cfg, read_documents(train_path)), read_documents(test_path), test_path
+
+
+@app.command()
+@friendly_errors
+def probe(
+    model: Annotated[str, typer.Option(help="encoder (name, path, ccre pretrain output) or checkpoint")] = "sentence-transformers/all-MiniLM-L6-v2",
+    dataset: Annotated[Optional[Dataset], typer.Option()] = None,
+    train_file: Annotated[Optional[Path], typer.Option("--train")] = None,
+    test_file: Annotated[Optional[Path], typer.Option("--test")] = None,
+    train_docs: Annotated[int, typer.Option(help="training documents the probes are fit on")] = 20,
+    k: Annotated[int, typer.Option(help="neighbours of the kNN probe")] = 5,
+    seed: Annotated[int, typer.Option()] = 13,
+    results: Annotated[Optional[Path], typer.Option(help="append one JSON line per probe to this file")] = None,
+    data_dir: DataDir = None,
+    device: Annotated[Optional[str], typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Probe a frozen encoder: softmax, nearest centroid and kNN on its pair embeddings."""
+    import time
+
+    from ccre.analysis import probe_encoder
+    from ccre.evaluation import scheme_for_format
+    from ccre.formats import detect_format
+    from ccre.io import append_jsonl
+    from ccre.results import result_record
+
+    started = time.perf_counter()
+    train_docs_, test_docs, test_path = _train_test(dataset, train_file, test_file, train_docs, seed, data_dir)
+    scores = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)), k, seed, device)
+    wall = time.perf_counter() - started
+    for method, metrics in scores.items():
+        if results:
+            append_jsonl(results, result_record(
+                dataset=dataset.value if dataset else str(train_file), train_docs=len(train_docs_),
+                method=method, encoder=model, seed=seed, metrics=metrics, wall_s=wall, config={"k": k},
+            ))
+        if not as_json:
+            out.print(_metrics_table(metrics, f"{method} on {model}"))
+    if as_json:
+        print(json.dumps(scores))
+
+
+@plot_app.command("tsne")
+@friendly_errors
+def plot_tsne(
+    model: Annotated[str, typer.Option(help="checkpoint, ccre pretrain output or encoder")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="labelled documents to embed")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file")],
+    method: Annotated[str, typer.Option(help="tsne or umap")] = "tsne",
+    title: Annotated[Optional[str], typer.Option()] = None,
+    max_points: Annotated[int, typer.Option(help="seeded sample above this many pairs")] = 3000,
+    seed: Annotated[int, typer.Option()] = 13,
+    device: Annotated[Optional[str], typer.Option()] = None,
+) -> None:
+    """2-D map of the pair embeddings of labelled documents, coloured by gold relation."""
+    from ccre.analysis import plot_relation_embeddings
+    from ccre.formats import read_documents
+
+    coords = plot_relation_embeddings(model, read_documents(input), output, method, title, max_points, seed, device)
+    console.print(f"{len(coords)} pairs plotted to {output}")

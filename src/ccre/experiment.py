@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ from ccre.formats import detect_format, read_documents
 from ccre.inference import PredictedRelation, Predictor
 from ccre.io import append_jsonl
 from ccre.model import RelationModel
-from ccre.runtime import git_commit, machine_description, now_iso
+from ccre.results import result_record
 from ccre.training import train_model
 
 
@@ -83,20 +81,16 @@ def train_and_evaluate(
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
     scheme = scheme_for_format(detect_format(test_path))
     metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)
-    record = {
-        "dataset": config.data.dataset or str(train_path),
-        "train_docs": len(train_docs),
-        "method": method_name(config),
-        "encoder": config.encoder.name,
-        "seed": config.train.seed,
-        "metrics": metrics,
-        "config": config.model_dump(),
-        "command": shlex.join(["ccre", *sys.argv[1:]]) if Path(sys.argv[0]).name == "ccre" else shlex.join(sys.argv),
-        "commit": git_commit(),
-        "machine": machine_description(),
-        "date": now_iso(),
-        "wall_s": round(time.perf_counter() - started, 1),
-    }
+    record = result_record(
+        dataset=config.data.dataset or str(train_path),
+        train_docs=len(train_docs),
+        method=method_name(config),
+        encoder=config.encoder.name,
+        seed=config.train.seed,
+        metrics=metrics,
+        wall_s=time.perf_counter() - started,
+        config=config.model_dump(),
+    )
     if results is not None:
         append_jsonl(results, record)
     return RunOutcome(model, train_docs, test_docs, predictions, metrics, record)

@@ -1,4 +1,5 @@
-"""Prediction: documents -> candidate pairs -> relations with scores (and BioRED novelty)."""
+"""Prediction: documents -> candidate pairs -> relations with scores, BioRED novelty and, on request,
+explanations (the nearest labelled training instances of each prediction)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,23 @@ import numpy as np
 import torch
 
 from ccre.documents import Document, Relation
+from ccre.encoding import EncodedDocument
+from ccre.errors import CcreError
+from ccre.labels import LabelSpace
+from ccre.memory import EmbeddingMemory
 from ccre.model import RelationModel
 from ccre.progress import progress_bar
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A labelled training instance close to a prediction: why the model said what it said."""
+
+    doc_id: str
+    head: str
+    tail: str
+    relations: tuple[str, ...]
+    similarity: float
 
 
 @dataclass(frozen=True)
@@ -24,54 +40,106 @@ class PredictedRelation:
     score: float
     directed: bool
     novel: bool | None = None
+    neighbours: tuple[Neighbour, ...] = ()
 
     def to_relation(self) -> Relation:
         return Relation(self.head, self.tail, self.type, directed=self.directed, novel=self.novel)
 
 
-class Predictor:
-    """Runs a trained :class:`RelationModel` over documents in length-sorted batches."""
+def relations_from_decisions(
+    docs: Sequence[Document],
+    encoded: Sequence[EncodedDocument],
+    decided: np.ndarray,
+    probs: np.ndarray,
+    space: LabelSpace,
+    novelty: np.ndarray | None = None,
+    neighbours: dict[int, tuple[Neighbour, ...]] | None = None,
+) -> list[list[PredictedRelation]]:
+    """Per document, the relations set in ``decided`` ``(P, C)``, whose rows are the candidate pairs of
+    ``encoded`` concatenated in order (no-relation, column 0, is never reported)."""
+    first = np.concatenate([[0], np.cumsum([len(e.pairs) for e in encoded])])
+    results: list[list[PredictedRelation]] = [[] for _ in docs]
+    rows, labels = np.nonzero(decided[:, 1:])
+    for row, label in zip(rows.tolist(), (labels + 1).tolist()):
+        d = int(np.searchsorted(first, row, side="right") - 1)
+        h, t = encoded[d].pairs[row - first[d]]
+        ents = docs[d].entities
+        results[d].append(
+            PredictedRelation(
+                head=ents[h].id,
+                tail=ents[t].id,
+                type=space.labels[label],
+                score=float(probs[row, label]),
+                directed=space.directed,
+                novel=bool(novelty[row] >= 0.5) if novelty is not None else None,
+                neighbours=neighbours.get(row, ()) if neighbours else (),
+            )
+        )
+    return results
 
-    def __init__(self, model: RelationModel, batch_size: int = 8) -> None:
+
+def nearest_training_instances(
+    memory: EmbeddingMemory, h: torch.Tensor, rows: Sequence[int], space: LabelSpace, k: int
+) -> dict[int, tuple[Neighbour, ...]]:
+    """The ``k`` most similar memory entries of the pair embeddings ``h[rows]``."""
+    if not rows:
+        return {}
+    sims, idx = memory.search(h[list(rows)].float().cpu().numpy(), k)
+    meta, targets = memory.meta, memory.targets
+    out = {}
+    for row, s_row, i_row in zip(rows, sims, idx):
+        out[row] = tuple(
+            Neighbour(
+                meta[i].doc_id, meta[i].head, meta[i].tail,
+                tuple(space.labels[c] for c in np.flatnonzero(targets[i])), round(float(s), 4),
+            )
+            for s, i in zip(s_row, i_row)
+            if i >= 0
+        )
+    return out
+
+
+class Predictor:
+    """Runs a trained :class:`RelationModel` over documents in length-sorted batches.
+
+    ``explain_k > 0`` attaches to every predicted relation its ``explain_k`` nearest training instances
+    from the model's memory.
+    """
+
+    def __init__(self, model: RelationModel, batch_size: int = 8, explain_k: int = 0) -> None:
+        if explain_k and model.memory is None:
+            raise CcreError("this checkpoint has no memory of training instances to explain predictions with")
         self.model = model.eval()
         self.batch_size = batch_size
+        self.explain_k = explain_k
 
     def predict(self, docs: Sequence[Document], show_progress: bool = False) -> list[list[PredictedRelation]]:
         """Predicted relations of each document, in the order given."""
         results: list[list[PredictedRelation]] = [[] for _ in docs]
-        encoded = {i: self.model.document_encoder.encode(d, self.model.space) for i, d in enumerate(docs)}
-        todo = sorted((i for i, e in encoded.items() if len(e.pairs)), key=lambda i: len(encoded[i]))
+        encoder = self.model.document_encoder
+        encoded = [encoder.encode(d, self.model.space) for d in docs]
+        todo = sorted((i for i, e in enumerate(encoded) if len(e.pairs)), key=lambda i: len(encoded[i]))
         with progress_bar(show_progress) as progress, torch.inference_mode():
             task = progress.add_task("predicting", total=len(todo))
             for chunk in _chunks(todo, self.batch_size):
-                batch = self.model.collate([encoded[i] for i in chunk]).to(self.model.device)
-                decisions, scores, novelty = self.model.predict(batch)
-                self._collect(chunk, docs, encoded, batch.pair_doc, decisions, scores, novelty, results)
+                for i, relations in zip(chunk, self._predict_chunk([docs[i] for i in chunk], [encoded[i] for i in chunk])):
+                    results[i] = relations
                 progress.update(task, advance=len(chunk))
         return results
 
-    def _collect(self, chunk, docs, encoded, pair_doc, decisions, scores, novelty, results) -> None:
-        space = self.model.space
-        probs = self.model.objective.probabilities(scores).cpu().numpy()
-        decided = decisions.cpu().numpy()
-        nov = novelty.float().cpu().numpy() if novelty is not None else None
-        pair_doc = pair_doc.cpu().numpy()
-        rows, labels = np.nonzero(decided[:, 1:])
-        for row, label in zip(rows, labels + 1):
-            d = chunk[pair_doc[row]]
-            local = row - np.searchsorted(pair_doc, pair_doc[row])
-            h, t = encoded[d].pairs[local]
-            ents = docs[d].entities
-            results[d].append(
-                PredictedRelation(
-                    head=ents[h].id,
-                    tail=ents[t].id,
-                    type=space.labels[label],
-                    score=float(probs[row, label]),
-                    directed=space.directed,
-                    novel=bool(nov[row] >= 0.5) if nov is not None else None,
-                )
-            )
+    def _predict_chunk(self, docs: list[Document], encoded: list[EncodedDocument]) -> list[list[PredictedRelation]]:
+        model = self.model
+        batch = model.collate(encoded).to(model.device)
+        out = model.predict(batch)
+        decided = out.decisions.cpu().numpy()
+        neighbours = None
+        if self.explain_k:
+            rows = sorted(set(np.nonzero(decided[:, 1:])[0].tolist()))
+            neighbours = nearest_training_instances(model.memory, out.h, rows, model.space, self.explain_k)
+        return relations_from_decisions(
+            docs, encoded, decided, model.objective.probabilities(out.scores).cpu().numpy(), model.space,
+            out.novelty.float().cpu().numpy() if out.novelty is not None else None, neighbours,
+        )
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
@@ -92,6 +160,18 @@ def docred_result_list(
     """The official DocRED result format: ``{title, h_idx, t_idx, r, score}`` per predicted fact."""
     return [
         {"title": d.id, "h_idx": int(p.head), "t_idx": int(p.tail), "r": p.type, "score": round(p.score, 6)}
+        for d, preds in zip(docs, predictions)
+        for p in preds
+    ]
+
+
+def explanations(docs: Sequence[Document], predictions: Sequence[Sequence[PredictedRelation]]) -> list[dict]:
+    """One JSON-ready record per predicted relation with its nearest training instances."""
+    return [
+        {
+            "doc": d.id, "head": p.head, "tail": p.tail, "relation": p.type, "score": round(p.score, 6),
+            "neighbours": [dataclasses.asdict(n) for n in p.neighbours],
+        }
         for d, preds in zip(docs, predictions)
         for p in preds
     ]

@@ -16,6 +16,7 @@ A checkpoint is a directory: ``encoder/`` (Hugging Face ``save_pretrained`` of e
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -92,6 +93,15 @@ def pool_entities(mentions: torch.Tensor, batch: Batch) -> torch.Tensor:
     gathered = mentions[batch.entity_mentions]  # (E, K, H)
     masked = gathered.masked_fill(~batch.entity_mask.unsqueeze(-1), float("-inf"))
     return torch.logsumexp(masked, dim=1)
+
+
+class PairPredictions(NamedTuple):
+    """What the model says about the ``P`` candidate pairs of a batch."""
+
+    decisions: torch.Tensor  # (P, C) bool
+    scores: torch.Tensor  # (P, C)
+    novelty: torch.Tensor | None  # (P,) probability that the relation is novel (BioRED)
+    h: torch.Tensor  # (P, D) pair embeddings
 
 
 class RelationModel(nn.Module):
@@ -179,12 +189,12 @@ class RelationModel(nn.Module):
                 )
         return loss
 
-    def predict(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Decisions ``(P, C)`` bool, scores ``(P, C)`` and novelty probabilities ``(P,)`` (or None)."""
+    def predict(self, batch: Batch) -> PairPredictions:
+        """Decisions, scores, novelty probabilities and the pair embeddings of every candidate pair."""
         h = self.embed_pairs(batch)
         scores = self.objective.scores(h)
         novelty = torch.sigmoid(self.novelty_head(h).squeeze(-1)) if self.novelty_head is not None else None
-        return self.objective.decide(scores), scores, novelty
+        return PairPredictions(self.objective.decide(scores), scores, novelty, h)
 
     def heads_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}

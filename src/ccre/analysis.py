@@ -1,0 +1,117 @@
+"""Looking inside a model: probing frozen pair embeddings, t-SNE plots, and growing a model's memory.
+
+- :func:`probe_encoder`: the paper's probing analysis. Freeze an encoder, embed the candidate pairs of a
+  few training documents, fit a softmax classifier, nearest centroid and kNN, score each on the test
+  documents with the data set's metric.
+- :func:`plot_relation_embeddings`: t-SNE (or UMAP) of the pair embeddings of documents, by gold relation.
+- :func:`add_to_memory`: new labelled documents join a trained model's memory without retraining.
+
+A model here is either a trained checkpoint (``ccre train --output``) or an encoder: a Hugging Face
+name/path or a ``ccre pretrain`` output, whose pretrained pair embedder is used. A plain Hugging Face
+encoder has no trained pair embedder; its pair embedding uses the seeded, untrained one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ccre.config import CcreConfig
+from ccre.documents import Document
+from ccre.embedding import build_memory, embed_encoded
+from ccre.evaluation import Scheme, score_predictions
+from ccre.inference import relations_from_decisions
+from ccre.labels import NO_RELATION, LabelSpace, pair_targets
+from ccre.model import RelationModel
+from ccre.probe import probe_predictions
+from ccre.runtime import pick_device, seed_everything
+
+
+def load_for_embedding(
+    name_or_path: str | Path, space: LabelSpace, seed: int = 13, device: str | None = None
+) -> RelationModel:
+    """A trained checkpoint as it is, or a fresh model on an encoder (seeded, so repeatable)."""
+    if (Path(name_or_path) / "heads.safetensors").exists():
+        return RelationModel.from_pretrained(name_or_path, pick_device(device))
+    seed_everything(seed)
+    config = CcreConfig().with_overrides({"encoder.name": str(name_or_path)})
+    return RelationModel.create(config, space).to(pick_device(device)).eval()
+
+
+def probe_encoder(
+    model_name: str | Path,
+    train_docs: Sequence[Document],
+    test_docs: Sequence[Document],
+    scheme: Scheme,
+    k: int = 5,
+    seed: int = 13,
+    device: str | None = None,
+) -> dict[str, dict]:
+    """Metrics of ``probe-softmax``, ``probe-centroid`` and ``probe-knn`` on frozen pair embeddings."""
+    space = LabelSpace.from_documents(train_docs)
+    model = load_for_embedding(model_name, space, seed, device)
+    if model.space != space:
+        model.space = space  # a checkpoint probed on other data: only its embedding is used
+    enc = model.document_encoder
+    train_enc = [enc.encode(d, space, with_targets=True) for d in train_docs]
+    test_enc = [enc.encode(d, space) for d in test_docs]
+    train_h = embed_encoded(model, train_enc).numpy()
+    test_h = embed_encoded(model, test_enc).numpy()
+    train_targets = np.concatenate([e.targets for e in train_enc])
+    decisions = probe_predictions(train_h, train_targets, test_h, k=k, multi_label=space.multi_label)
+    results = {}
+    for method, decided in decisions.items():
+        predictions = relations_from_decisions(test_docs, test_enc, decided, decided.astype(np.float32), space)
+        results[f"probe-{method}"] = score_predictions(test_docs, predictions, scheme, train=train_docs)
+    return results
+
+
+def relation_embeddings(model: RelationModel, docs: Sequence[Document]) -> tuple[np.ndarray, list[str]]:
+    """Pair embeddings of every candidate pair of ``docs`` and its gold relation name (the first, when a
+    pair holds several; ``no-relation`` when none)."""
+    own = LabelSpace(
+        (NO_RELATION, *sorted({r.type for d in docs for r in d.relations})),
+        model.space.directed, model.space.multi_label, model.space.novelty,
+    )
+    encoded = [model.document_encoder.encode(d, model.space) for d in docs]
+    h = embed_encoded(model, encoded).numpy()
+    labels: list[str] = []
+    for doc, e in zip(docs, encoded):
+        targets, _ = pair_targets(doc, e.pairs, own)
+        labels.extend(own.labels[int(np.argmax(row[1:])) + 1] if row[1:].any() else NO_RELATION for row in targets)
+    return h, labels
+
+
+def plot_relation_embeddings(
+    model_name: str | Path,
+    docs: Sequence[Document],
+    path: str | Path,
+    method: str = "tsne",
+    title: str | None = None,
+    max_points: int = 3000,
+    seed: int = 13,
+    device: str | None = None,
+) -> np.ndarray:
+    """Write a PNG of the 2-D projection of the pair embeddings of ``docs``; returns the coordinates."""
+    from ccre.plots import plot_embeddings
+
+    model = load_for_embedding(model_name, LabelSpace.from_documents(docs), seed, device)
+    h, labels = relation_embeddings(model, docs)
+    return plot_embeddings(h, labels, path, method=method, title=title or str(model_name), max_points=max_points, seed=seed)
+
+
+def add_to_memory(checkpoint: str | Path, docs: Sequence[Document], device: str | None = None) -> int:
+    """Embed the candidate pairs of the labelled ``docs`` with a trained model and add them to its memory,
+    saved back into the checkpoint. Returns the number of instances added."""
+    model = RelationModel.from_pretrained(checkpoint, pick_device(device))
+    memory = model.memory
+    first_id = int(memory.ids.max()) + 1 if memory is not None and len(memory) else 0
+    new = build_memory(model, docs, first_id=first_id)
+    if memory is None:
+        memory = new
+    elif len(new):
+        memory.add(new.vectors, new.targets, new.meta, new.ids)
+    memory.save(Path(checkpoint) / "memory")
+    return len(new)

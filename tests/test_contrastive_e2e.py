@@ -1,0 +1,97 @@
+"""Contrastive finetuning end to end on real BioRED documents: memory, kNN, explanations, memory add,
+probing and t-SNE (tiny runs: a few documents, one epoch, short windows)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ccre.analysis import add_to_memory, probe_encoder
+from ccre.cli import app
+from ccre.config import CcreConfig
+from ccre.evaluation import score_predictions
+from ccre.formats import read_documents, write_documents
+from ccre.inference import Predictor
+from ccre.model import RelationModel
+from ccre.training import train_model
+from formats_helpers import data_file
+
+TINY = {"train.epochs": 1, "encoder.max_length": 128, "encoder.window_overlap": 32, "train.batch_size": 2}
+
+
+@pytest.fixture(scope="module")
+def mccl_checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("mccl")
+    train = read_documents(data_file("biored/Train.PubTator"))[:4]
+    test = read_documents(data_file("biored/Test.PubTator"))[:3]
+    cfg = CcreConfig().with_overrides({**TINY, "train.objective": "mccl", "train.inference": "knn", "train.knn_k": 1})
+    model = train_model(cfg, train, show_progress=False)
+    model.save_pretrained(tmp / "ckpt")
+    return tmp, train, test, model
+
+
+def test_memory_holds_every_training_pair(mccl_checkpoint) -> None:
+    tmp, train, _, model = mccl_checkpoint
+    n_pairs = sum(len(d.entities) * (len(d.entities) - 1) // 2 for d in train)
+    assert len(model.memory) == n_pairs
+    reloaded = RelationModel.from_pretrained(tmp / "ckpt")
+    assert len(reloaded.memory) == n_pairs
+    assert [m.doc_id for m in reloaded.memory.meta] == [m.doc_id for m in model.memory.meta]
+
+
+def test_memory_add_changes_the_prediction_it_should(mccl_checkpoint, tmp_path: Path) -> None:
+    tmp, _, test, _ = mccl_checkpoint
+    ckpt = tmp_path / "ckpt"
+    import shutil
+
+    shutil.copytree(tmp / "ckpt", ckpt)
+    doc = [d for d in test if {r.type for r in d.relations} <= set(RelationModel.from_pretrained(ckpt).space.labels)][:1]
+    assert doc, "need a test document whose relation types the model knows"
+    before = Predictor(RelationModel.from_pretrained(ckpt)).predict(doc)
+    added = add_to_memory(ckpt, doc)
+    assert added == len(doc[0].entities) * (len(doc[0].entities) - 1) // 2
+    after = Predictor(RelationModel.from_pretrained(ckpt)).predict(doc)
+    # with 1-NN over a memory that now holds these very pairs, each pair takes its own gold label
+    assert score_predictions(doc, after, "biored")["type"]["f1"] == 1.0
+    assert before != after
+
+
+def test_explanations_name_nearest_training_instances(mccl_checkpoint, tmp_path: Path) -> None:
+    tmp, train, test, _ = mccl_checkpoint
+    src = tmp_path / "test.pubtator"
+    write_documents(test, src, "pubtator")
+    out = tmp_path / "pred.pubtator"
+    r = CliRunner().invoke(
+        app, ["predict", "--model", str(tmp / "ckpt"), "-i", str(src), "-o", str(out), "--explain", "3", "--no-progress"]
+    )
+    assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in Path(f"{out}.explain.jsonl").read_text().splitlines()]
+    assert records, "the model predicted nothing to explain"
+    train_ids = {d.id for d in train}
+    for rec in records:
+        sims = [n["similarity"] for n in rec["neighbours"]]
+        assert len(sims) == 3 and sims == sorted(sims, reverse=True)
+        assert all(n["doc_id"] in train_ids for n in rec["neighbours"])
+        # 1-NN inference: the prediction is the nearest instance's relation
+        assert rec["relation"] in rec["neighbours"][0]["relations"]
+
+
+def test_probe_reports_three_classifiers() -> None:
+    train = read_documents(data_file("biored/Train.PubTator"))[:4]
+    test = read_documents(data_file("biored/Test.PubTator"))[:3]
+    results = probe_encoder("sentence-transformers/all-MiniLM-L6-v2", train, test, "biored", k=3)
+    assert set(results) == {"probe-softmax", "probe-centroid", "probe-knn"}
+    assert all(0.0 <= m["type"]["f1"] <= 1.0 for m in results.values())
+
+
+def test_plot_tsne_writes_png(mccl_checkpoint, tmp_path: Path) -> None:
+    tmp, _, test, _ = mccl_checkpoint
+    src = tmp_path / "test.pubtator"
+    write_documents(test, src, "pubtator")
+    png = tmp_path / "tsne.png"
+    r = CliRunner().invoke(app, ["plot", "tsne", "--model", str(tmp / "ckpt"), "-i", str(src), "-o", str(png)])
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
