@@ -373,8 +373,10 @@ def probe(
     from ccre.formats import detect_format
     from ccre.io import append_jsonl
     from ccre.results import result_record
+    from ccre.runtime import git_commit
 
     started = time.perf_counter()
+    commit = git_commit()
     train_docs_, test_docs, test_path = _train_test(dataset, train_file, test_file, train_docs, seed, data_dir)
     scores = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)), k, seed, device)
     wall = time.perf_counter() - started
@@ -382,7 +384,7 @@ def probe(
         if results:
             append_jsonl(results, result_record(
                 dataset=dataset.value if dataset else str(train_file), train_docs=len(train_docs_),
-                method=method, encoder=model, seed=seed, metrics=metrics, wall_s=wall, config={"k": k},
+                method=method, encoder=model, seed=seed, metrics=metrics, wall_s=wall, config={"k": k}, commit=commit,
             ))
         if not as_json:
             out.print(_metrics_table(metrics, f"{method} on {model}"))

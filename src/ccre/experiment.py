@@ -17,6 +17,7 @@ from ccre.inference import PredictedRelation, Predictor
 from ccre.io import append_jsonl
 from ccre.model import RelationModel
 from ccre.results import result_record
+from ccre.runtime import git_commit
 from ccre.training import train_model
 
 
@@ -70,6 +71,7 @@ def train_and_evaluate(
     """Train on the configured training subset, save the checkpoint, evaluate on the test split and
     append one result line to ``results`` (when given)."""
     started = time.perf_counter()
+    commit = git_commit()
     train_path = resolve_split(config, "train", data_dir)
     test_path = resolve_split(config, "test", data_dir)
     pool = read_documents(train_path, lenient=lenient)
@@ -90,6 +92,7 @@ def train_and_evaluate(
         metrics=metrics,
         wall_s=time.perf_counter() - started,
         config=config.model_dump(),
+        commit=commit,
     )
     if results is not None:
         append_jsonl(results, record)

@@ -27,9 +27,13 @@ def result_record(
     metrics: dict,
     wall_s: float,
     config: dict,
+    commit: str | None = None,
     **extra: object,
 ) -> dict:
-    """One result line: what was measured, how (config, command), where (commit, machine) and when."""
+    """One result line: what was measured, how (config, command), where (commit, machine) and when.
+
+    ``commit`` should be read when the measurement starts (the tree may change while it runs); by default
+    it is read now."""
     return {
         "dataset": dataset,
         "train_docs": train_docs,
@@ -39,7 +43,7 @@ def result_record(
         "metrics": metrics,
         "config": config,
         "command": invoked_command(),
-        "commit": git_commit(),
+        "commit": commit or git_commit(),
         "machine": machine_description(),
         "date": now_iso(),
         "wall_s": round(wall_s, 1),
