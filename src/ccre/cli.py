@@ -130,6 +130,7 @@ def train(
     lenient: Annotated[bool, typer.Option(help="skip bad documents (each is listed) instead of stopping")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics as one JSON object")] = False,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted run from its last epoch in --output")] = False,
 ) -> None:
     """Train a relation extractor, evaluate it on the test split and print the table.
 
@@ -163,7 +164,7 @@ def train(
     cfg = cfg.with_overrides(overrides)
     outcome = train_and_evaluate(
         cfg, data_dir=data_dir, output=output, results=results, device=device,
-        show_progress=progress, lenient=lenient,
+        show_progress=progress, lenient=lenient, resume=resume,
     )
     if as_json:
         out.print_json(json.dumps(outcome.metrics))

@@ -60,6 +60,9 @@ class TrainConfig(_Section):
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 13
+    deterministic: bool = Field(
+        True, description="deterministic kernels: the same seed gives bit-identical weights (and resumes exactly)"
+    )
     novelty_weight: float = Field(1.0, ge=0, description="weight of the novelty head's loss (BioRED)")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from ccre.io import append_jsonl
 from ccre.model import RelationModel
 from ccre.results import result_record
 from ccre.runtime import git_commit
-from ccre.training import train_model
+from ccre.training import STATE_FILE, train_model
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,6 +33,10 @@ class RunOutcome:
     predictions: list[list[PredictedRelation]]
     metrics: dict
     record: dict
+
+
+def _log_skip(error: Exception) -> None:
+    logger.warning("skipped: %s", error)
 
 
 def method_name(config: CcreConfig) -> str:
@@ -67,19 +75,25 @@ def train_and_evaluate(
     device: str | None = None,
     show_progress: bool = True,
     lenient: bool = False,
+    resume: bool = False,
 ) -> RunOutcome:
     """Train on the configured training subset, save the checkpoint, evaluate on the test split and
     append one result line to ``results`` (when given)."""
+    if resume and output is None:
+        raise ConfigError("--resume needs the --output directory of the interrupted run")
     started = time.perf_counter()
     commit = git_commit()
     train_path = resolve_split(config, "train", data_dir)
     test_path = resolve_split(config, "test", data_dir)
-    pool = read_documents(train_path, lenient=lenient)
+    pool = read_documents(train_path, lenient=lenient, on_skip=_log_skip)
     train_docs = select_training_documents(config, pool)
-    model = train_model(config, train_docs, device=device, show_progress=show_progress)
+    model = train_model(
+        config, train_docs, device=device, show_progress=show_progress, state_dir=output, resume=resume
+    )
     if output is not None:
         model.save_pretrained(output)
-    test_docs = read_documents(test_path, lenient=lenient)
+        (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
+    test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
     scheme = scheme_for_format(detect_format(test_path))
     metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+from pathlib import Path
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -46,15 +48,44 @@ def length_bucketed_batches(
         yield [int(i) for i in batches[b]]
 
 
+STATE_FILE = "train_state.pt"
+
+
+def _save_state(path: Path, **state: object) -> None:
+    """Write the training state atomically: a kill during the write leaves the previous state intact."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path, config: CcreConfig, doc_ids: list[str]) -> dict:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["config"] != config.model_dump() or state["doc_ids"] != doc_ids:
+        raise CcreError(
+            f"{path} was written by a run with another configuration or other training documents; "
+            "remove it or rerun with the same settings"
+        )
+    return state
+
+
 def train_model(
     config: CcreConfig,
     train_docs: Sequence[Document],
     *,
     device: str | None = None,
     show_progress: bool = True,
+    state_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> RelationModel:
-    """Train a relation model on ``train_docs`` with ``config`` and return it (in eval mode)."""
+    """Train a relation model on ``train_docs`` with ``config`` and return it (in eval mode).
+
+    With ``state_dir``, the full training state (weights, optimizer, schedule, random generators) is saved
+    there after every epoch; ``resume=True`` continues from it, ending in exactly the state a run without
+    interruption reaches. The state file is removed once training finishes.
+    """
     seed_everything(config.train.seed)
+    # parallel CPU reductions (index_add, embedding gradients) otherwise add in varying order
+    torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
     space = LabelSpace.from_documents(train_docs)
     model = RelationModel.create(config, space).to(pick_device(device))
     docs = [d for d in train_docs if len(d.entities) >= 2]
@@ -81,11 +112,25 @@ def train_model(
         "training on %d documents (%d pairs), %d epochs of %d steps, device %s",
         len(encoded), sum(len(e.pairs) for e in encoded), tc.epochs, steps_per_epoch, model.device,
     )
+    state_path = Path(state_dir) / STATE_FILE if state_dir is not None else None
+    doc_ids = [d.id for d in docs]
+    start_epoch = 0
+    if state_path is not None and state_path.exists():
+        if not resume:
+            raise CcreError(f"{state_path} holds an unfinished run: resume it with --resume, or remove it")
+        state = _load_state(state_path, config, doc_ids)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch = state["epoch"] + 1
+        logger.info("resuming after epoch %d from %s", start_epoch, state_path)
     started = time.perf_counter()
     model.train()
     with progress_bar(show_progress) as progress:
-        task = progress.add_task("training", total=total)
-        for epoch in range(tc.epochs):
+        task = progress.add_task("training", total=total, completed=start_epoch * steps_per_epoch)
+        for epoch in range(start_epoch, tc.epochs):
             if model.objective.uses_memory:
                 model.set_memory(build_memory(model, docs, encoded))
             epoch_loss = 0.0
@@ -109,6 +154,13 @@ def train_model(
                 "epoch %d/%d: mean loss %.4f (%.0f s)",
                 epoch + 1, tc.epochs, epoch_loss / steps_per_epoch, time.perf_counter() - started,
             )
+            if state_path is not None:
+                state_path.parent.mkdir(parents=True, exist_ok=True)
+                _save_state(
+                    state_path, epoch=epoch, config=config.model_dump(), doc_ids=doc_ids,
+                    model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    numpy_rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                )
     model.eval()
     model.set_memory(build_memory(model, docs, encoded))
     return model

@@ -1,0 +1,88 @@
+"""Kill a training run mid-way, resume it, and end exactly where an uninterrupted run ends; the same
+seed and configuration give identical metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from ccre.formats import read_documents, write_documents
+from formats_helpers import data_file
+
+CONFIG = """
+encoder: {max_length: 96, window_overlap: 24}
+train: {epochs: 2, batch_size: 2, seed: 5}
+data: {dataset: null, train_docs: null}
+"""
+
+
+def _ccre(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ccre", *args]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("resume")
+    train, test = tmp / "train.pubtator", tmp / "test.pubtator"
+    write_documents(read_documents(data_file("biored/Train.PubTator"))[:3], train, "pubtator")
+    write_documents(read_documents(data_file("biored/Test.PubTator"))[:2], test, "pubtator")
+    (tmp / "tiny.yaml").write_text(CONFIG)
+    return {"train": train, "test": test, "config": tmp / "tiny.yaml", "dir": tmp}
+
+
+def _train(files: dict[str, Path], out: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = _ccre("train", "--config", str(files["config"]), "--train", str(files["train"]), "--test",
+                str(files["test"]), "--output", str(out), "--no-progress", "--json", *extra)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def straight(files: dict[str, Path]) -> subprocess.CompletedProcess:
+    """A run that was never interrupted."""
+    run = _train(files, files["dir"] / "straight")
+    assert run.returncode == 0, run.stderr
+    assert not (files["dir"] / "straight" / "train_state.pt").exists()
+    return run
+
+
+def test_killed_run_resumes_to_the_same_state(files: dict[str, Path], straight: subprocess.CompletedProcess) -> None:
+    out = files["dir"] / "killed"
+    cmd = _ccre("train", "--config", str(files["config"]), "--train", str(files["train"]), "--test",
+                str(files["test"]), "--output", str(out), "--no-progress")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "train_state.pt"
+    deadline = time.time() + 300
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert state.exists(), "the run never saved its state"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "heads.safetensors").exists(), "the run finished before it could be killed"
+
+    refused = _train(files, out)  # an unfinished run is not silently overwritten
+    assert refused.returncode == 1 and "--resume" in refused.stderr
+    resumed = _train(files, out, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout) == json.loads(straight.stdout)
+    a, b = load_file(files["dir"] / "straight" / "heads.safetensors"), load_file(out / "heads.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    ea = load_file(files["dir"] / "straight" / "encoder" / "model.safetensors")
+    eb = load_file(out / "encoder" / "model.safetensors")
+    assert all((ea[k] == eb[k]).all() for k in ea)
+
+
+def test_same_seed_same_weights_and_metrics(files: dict[str, Path], straight: subprocess.CompletedProcess) -> None:
+    again = _train(files, files["dir"] / "again")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == json.loads(straight.stdout)
+    a = load_file(files["dir"] / "straight" / "heads.safetensors")
+    b = load_file(files["dir"] / "again" / "heads.safetensors")
+    assert all((a[k] == b[k]).all() for k in a)
