@@ -62,6 +62,7 @@ def _setup_logging() -> None:
         handlers=[RichHandler(console=console, show_path=False)],
     )
 
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
 
@@ -391,6 +392,26 @@ def probe(
             out.print(_metrics_table(metrics, f"{method} on {model}"))
     if as_json:
         print(json.dumps(scores))
+
+
+@plot_app.command("losses")
+@friendly_errors
+def plot_losses(
+    csv_file: Annotated[Path, typer.Argument(help="loss log (ccre pretrain writes losses.csv)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file")],
+    terms: Annotated[Optional[list[str]], typer.Option("--term", help="columns to plot (default: every loss term)")] = None,
+) -> None:
+    """Loss curves, one panel per term, from a CSV with a ``step`` column."""
+    import csv
+
+    from ccre.plots import plot_loss_curves
+
+    if not terms:
+        with open(csv_file, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        terms = [c for c in header if c not in ("step", "epoch", "lr", "seconds")]
+    plot_loss_curves(csv_file, output, terms)
+    console.print(f"{', '.join(terms)} plotted to {output}")
 
 
 @plot_app.command("tsne")

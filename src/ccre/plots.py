@@ -101,14 +101,20 @@ def _colormap(n: int):
     return colormaps["tab10" if n <= 10 else "tab20"].resampled(max(n, 1))
 
 
-def plot_loss_curves(csv_path: str | Path, png_path: str | Path) -> None:
+def plot_loss_curves(
+    csv_path: str | Path, png_path: str | Path, terms: Sequence[str] | None = None
+) -> None:
     """One subplot per loss term of a CSV with a ``step`` column and one column per term (empty cells,
-    for terms not logged at a step, are skipped)."""
+    for terms not logged at a step, are skipped). ``terms`` picks columns (default: all but ``step``)."""
     with open(csv_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if not rows or "step" not in rows[0]:
         raise CcreError(f"{csv_path}: expected a CSV with a 'step' column and one column per loss term")
-    terms = [name for name in rows[0] if name != "step"]
+    if terms is None:
+        terms = [name for name in rows[0] if name != "step"]
+    missing = [t for t in terms if t not in rows[0]]
+    if missing:
+        raise CcreError(f"{csv_path}: no column {', '.join(missing)}")
     if not terms:
         raise CcreError(f"{csv_path}: no loss columns besides 'step'")
     cols = min(len(terms), 3)
