@@ -18,7 +18,8 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
+        text_mode = "b" not in mode
+        with os.fdopen(fd, mode, encoding=encoding if text_mode else None, newline="\n" if text_mode else None) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

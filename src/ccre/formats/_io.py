@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from ccre.errors import FormatError
+from ccre.io import atomic_write_text
 
 BOM = b"\xef\xbb\xbf"
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` as UTF-8 to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A crash or a full disk mid-write leaves any previous file at ``path`` intact, never a truncated one.
-    """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fp:
-            fp.write(text)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` as UTF-8 with ``\n`` line ends; a crash mid-write leaves any previous file intact."""
+    atomic_write_text(path, text)
 
 
 def read_text(path: str | os.PathLike[str]) -> str:

@@ -13,19 +13,11 @@ At inference a relation is predicted when its logit exceeds the threshold's.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ccre.objectives.base import PairObjective
+from ccre.objectives.base import ClassifierObjective
 
 
-class AdaptiveThresholdObjective(PairObjective):
-    def __init__(self, pair_dim: int, num_labels: int) -> None:
-        super().__init__()
-        self.classifier = nn.Linear(pair_dim, num_labels)
-
-    def scores(self, h: torch.Tensor) -> torch.Tensor:
-        return self.classifier(h)
-
+class AdaptiveThresholdObjective(ClassifierObjective):
     def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         return adaptive_threshold_loss(self.scores(h), targets)
 

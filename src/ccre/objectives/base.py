@@ -27,3 +27,14 @@ class PairObjective(nn.Module):
     def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
         """Scores as per-class probabilities, reported with each prediction (softmax by default)."""
         return torch.softmax(scores.float(), dim=-1)
+
+
+class ClassifierObjective(PairObjective):
+    """An objective with a linear classifier over ``h``: its logits are the scores."""
+
+    def __init__(self, pair_dim: int, num_labels: int) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(pair_dim, num_labels)
+
+    def scores(self, h: torch.Tensor) -> torch.Tensor:
+        return self.classifier(h)

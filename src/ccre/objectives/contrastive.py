@@ -65,6 +65,18 @@ class MemoryObjective(PairObjective):
         keep = (targets[:, 0] == 0) | (torch.rand(len(h), device=h.device) < self.na_keep)
         return h[keep], targets[keep], (ids[keep] if ids is not None else None)
 
+    def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        h, targets, ids = self._anchors(h, targets, ids)
+        memory = self._memory_on(h.device)
+        if memory is None:
+            return self._loss(h, targets, None, None, None, None)
+        memory_h, memory_targets, memory_ids = memory
+        return self._loss(h, targets, memory_h, memory_targets, ids, memory_ids if ids is not None else None)
+
+    def _loss(self, h, targets, memory_h, memory_targets, ids, memory_ids) -> torch.Tensor:
+        """The loss function of the subclass, on the kept anchors, the memory and their ids."""
+        raise NotImplementedError
+
     def scores(self, h: torch.Tensor) -> torch.Tensor:
         memory = self._memory_on(h.device)
         if memory is None or self.memory is None:
@@ -96,13 +108,8 @@ class SupConObjective(MemoryObjective):
         super().__init__(multi_label, tau2, **kwargs)
         self.temperature = tau
 
-    def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
-        h, targets, ids = self._anchors(h, targets, ids)
-        memory = self._memory_on(h.device)
-        if memory is None:
-            return supcon_loss(h, targets, self.temperature)
-        memory_h, memory_targets, memory_ids = memory
-        return supcon_loss(h, targets, self.temperature, memory_h, memory_targets, ids, memory_ids if ids is not None else None)
+    def _loss(self, h, targets, memory_h, memory_targets, ids, memory_ids) -> torch.Tensor:
+        return supcon_loss(h, targets, self.temperature, memory_h, memory_targets, ids, memory_ids)
 
 
 class MCCLObjective(MemoryObjective):
@@ -112,13 +119,7 @@ class MCCLObjective(MemoryObjective):
         super().__init__(multi_label, tau2, **kwargs)
         self.temperature = tau
 
-    def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
-        h, targets, ids = self._anchors(h, targets, ids)
-        memory = self._memory_on(h.device)
-        if memory is None:
-            return mccl_loss(h, targets, self.temperature, self.tau2, multi_label=self.multi_label)
-        memory_h, memory_targets, memory_ids = memory
+    def _loss(self, h, targets, memory_h, memory_targets, ids, memory_ids) -> torch.Tensor:
         return mccl_loss(
-            h, targets, self.temperature, self.tau2, memory_h, memory_targets, self.multi_label,
-            ids, memory_ids if ids is not None else None,
+            h, targets, self.temperature, self.tau2, memory_h, memory_targets, self.multi_label, ids, memory_ids
         )

@@ -6,20 +6,12 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from ccre.objectives.base import PairObjective
+from ccre.objectives.base import ClassifierObjective
 
 
-class CrossEntropyObjective(PairObjective):
-    def __init__(self, pair_dim: int, num_labels: int) -> None:
-        super().__init__()
-        self.classifier = nn.Linear(pair_dim, num_labels)
-
-    def scores(self, h: torch.Tensor) -> torch.Tensor:
-        return self.classifier(h)
-
+class CrossEntropyObjective(ClassifierObjective):
     def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         return F.cross_entropy(self.scores(h), targets.argmax(dim=1))
 
