@@ -1,0 +1,220 @@
+"""``ccre bench``: grid expansion, resume, a kill mid-grid, report aggregation and plots (fake cells, no
+training), and one tiny real cell on BioRED."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ccre.bench import PROBES, BenchContext, Cell, Grid, expand, read_results, run_grid
+from ccre.bench_report import aggregate, load_records, markdown_table, write_report
+from ccre.cli import app
+from ccre.errors import ConfigError
+from ccre.results import result_record
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _metrics(dataset: str, value: float) -> dict:
+    if dataset == "biored":
+        level = {"p": value, "r": value, "f1": value}
+        return {"pair": level, "type": level, "novelty": level}
+    return {"p": value, "r": value, "f1": value, "ign_f1": value - 0.01}
+
+
+class FakeRunner:
+    """Returns made-up lines instantly; raises on call number ``fail_at`` (1-based) to simulate a kill."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.calls: list[Cell] = []
+        self.fail_at = fail_at
+
+    def __call__(self, cell: Cell, ctx: BenchContext) -> list[dict]:
+        self.calls.append(cell)
+        if self.fail_at is not None and len(self.calls) == self.fail_at:
+            raise KeyboardInterrupt("killed")
+        value = 0.01 * cell.seed + 0.001 * cell.train_docs
+        return [
+            result_record(dataset=cell.dataset, train_docs=cell.train_docs, method=m, encoder=cell.encoder_id,
+                          seed=cell.seed, metrics=_metrics(cell.dataset, value), wall_s=0.0, config={}, commit="abc")
+            for m in cell.outputs
+        ]
+
+
+def _grid(**extra) -> Grid:
+    return Grid.parse({"name": "t", "dataset": "biored", "sizes": [4, 20], "seeds": [1, 2],
+                       "methods": ["plm+ce", "mtb+mccl", "probe-knn"], "epochs": 2, **extra})
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def test_grid_expands_every_combination_once() -> None:
+    cells = expand(_grid())
+    # 2 sizes x 2 seeds x (2 finetuning methods + 2 probe cells: plm and mtb)
+    assert len(cells) == 16
+    assert len({tuple(c.keys) for c in cells}) == 16
+    assert [c.method for c in cells[:4]] == ["plm+ce", "mtb+mccl", "probe", "probe"]
+    assert {(c.train_docs, c.seed) for c in cells} == {(4, 1), (4, 2), (20, 1), (20, 2)}
+    probe = [c for c in cells if c.method == "probe"]
+    assert {c.encoder_kind for c in probe} == {"plm", "mtb"} and all(c.outputs == PROBES for c in probe)
+    train = [c for c in cells if c.method != "probe"]
+    assert all(c.overrides == {"train.epochs": 2} for c in train)
+    # the pretraining configuration is part of the mtb encoder's identity (and so of the resume key)
+    assert next(c for c in cells if c.method == "mtb+mccl").encoder_id.startswith("mtb:")
+    other = expand(_grid(pretrain={"max_steps": 7}))
+    assert {c.encoder_id for c in other if c.method == "mtb+mccl"} != {c.encoder_id for c in cells if c.method == "mtb+mccl"}
+    # blocks with their own seeds / methods; duplicates across blocks collapse
+    grid = Grid.parse({"methods": ["plm+ce"], "blocks": [
+        {"dataset": "biored", "sizes": [4, 20], "seeds": [1, 2, 3]},
+        {"dataset": "biored", "sizes": [20], "seeds": [1]},
+        {"dataset": "redocred", "sizes": [500], "seeds": [1], "methods": ["mtb-no-mlm+mccl"]},
+    ]})
+    cells = expand(grid)
+    assert len(cells) == 7
+    assert cells[-1].encoder_kind == "mtb-no-mlm" and cells[-1].dataset == "redocred"
+
+
+def test_grid_validation_names_the_problem() -> None:
+    with pytest.raises(ConfigError, match="unknown method 'foo\\+ce'"):
+        _grid(methods=["foo+ce"])
+    with pytest.raises(ConfigError, match="train.seed"):
+        _grid(overrides={"train.seed": 3})
+    with pytest.raises(ConfigError, match="unknown config field"):
+        _grid(overrides={"train.nope": 3})
+    with pytest.raises(ConfigError, match="every loss term"):
+        _grid(pretrain={"mtb_weight": 0, "self_weight": 0, "mlm_weight": 0})
+
+
+def test_rerun_skips_finished_cells(tmp_path: Path) -> None:
+    results = tmp_path / "r.jsonl"
+    grid = _grid()
+    first = FakeRunner()
+    summary = run_grid(grid, results, cell_runner=first, log=_quiet)
+    assert summary.ran == 16 and summary.skipped == 0
+    lines = read_results(results)
+    assert len(lines) == 8 + 8 * 3  # finetuning cells: one line; probe cells: three
+    assert all(r["commit"] == "abc" and r["grid"] == "t" and r["bench_key"] for r in lines)
+    assert {r["encoder_kind"] for r in lines if r["method"] == "probe-knn"} == {"plm", "mtb"}
+    again = FakeRunner()
+    summary = run_grid(grid, results, cell_runner=again, log=_quiet)
+    assert again.calls == [] and summary.skipped == 16
+    assert len(read_results(results)) == len(lines)
+    # a changed override is another configuration: every finetuning cell runs again, probes do not
+    third = FakeRunner()
+    run_grid(_grid(epochs=3), results, cell_runner=third, log=_quiet)
+    assert len(third.calls) == 8 and all(c.method != "probe" for c in third.calls)
+
+
+def test_kill_mid_grid_loses_only_the_cell_in_progress(tmp_path: Path) -> None:
+    results = tmp_path / "r.jsonl"
+    grid = _grid()
+    killed = FakeRunner(fail_at=6)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(grid, results, cell_runner=killed, log=_quiet)
+    cells = expand(grid)
+    saved = {r["bench_key"] for r in read_results(results)}
+    assert saved == {k for c in cells[:5] for k in c.keys}
+    # a torn half line, as a kill during a write could leave, does not break the file
+    with open(results, "a", encoding="utf-8") as handle:
+        handle.write('{"dataset": "bior')
+    rest = FakeRunner()
+    run_grid(grid, results, cell_runner=rest, log=_quiet)
+    assert rest.calls == cells[5:]
+    keys = [r["bench_key"] for r in read_results(results)]
+    assert sorted(keys) == sorted(k for c in cells for k in c.keys)  # each exactly once
+
+
+def test_report_mean_std_by_hand(tmp_path: Path) -> None:
+    results = tmp_path / "r.jsonl"
+    rows = []
+    for seed, f1 in ((1, 0.1), (2, 0.2), (3, 0.4)):
+        rows.append(result_record(dataset="biored", train_docs=4, method="plm+ce", encoder="x", seed=seed,
+                                  metrics=_metrics("biored", f1), wall_s=60.0 * seed, config={}, commit="c"))
+    rows.append(result_record(dataset="redocred", train_docs=31, method="mtb+mccl", encoder="x", seed=1,
+                              metrics={"p": 0.5, "r": 0.5, "f1": 0.5, "ign_f1": 0.45}, wall_s=1.0, config={}, commit="c"))
+    # the same seed again: the last line counts
+    rows.append(result_record(dataset="redocred", train_docs=31, method="mtb+mccl", encoder="x", seed=1,
+                              metrics={"p": 0.6, "r": 0.6, "f1": 0.6, "ign_f1": 0.55}, wall_s=1.0, config={}, commit="c"))
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    agg = aggregate(load_records([results]))
+    biored, redocred = agg
+    assert biored.n == 3 and biored.seeds == [1, 2, 3]
+    assert biored.mean["F1"] == pytest.approx(0.7 / 3)
+    # sample std: deviations -0.1333, -0.0333, 0.1667 -> sqrt(0.046667 / 2) = 0.152753
+    assert biored.std["F1"] == pytest.approx(math.sqrt(((0.1 - 0.7 / 3) ** 2 + (0.2 - 0.7 / 3) ** 2 + (0.4 - 0.7 / 3) ** 2) / 2))
+    assert biored.std["F1"] == pytest.approx(0.152753, abs=1e-6)
+    assert biored.wall_s == pytest.approx(120.0)
+    assert redocred.n == 1 and redocred.mean == pytest.approx({"F1": 0.6, "Ign F1": 0.55})
+    assert redocred.std == {"F1": None, "Ign F1": None}
+    table = markdown_table(agg)
+    assert "| 4 | plm+ce | 23.33 ± 15.28 | 3 |" in table
+    assert "| 31 | mtb+mccl | 60.00 | 55.00 | 1 |" in table
+
+
+def test_report_writes_table_and_valid_pngs(tmp_path: Path) -> None:
+    results = tmp_path / "r.jsonl"
+    grid = Grid.parse({"name": "t", "dataset": "biored", "sizes": [4, 20], "seeds": [1, 2],
+                       "methods": ["plm+ce", "mtb+mccl", "mtb-no-mtb+mccl", "mtb-no-self+mccl", "mtb-no-mlm+mccl",
+                                   "probe-knn"]})
+    run_grid(grid, results, cell_runner=FakeRunner(), log=_quiet)
+    written = write_report([results], tmp_path / "study")
+    names = sorted(p.name for p in written)
+    assert names == ["ablation_biored.png", "f1_vs_size_biored.png", "probes_biored.png", "table.md"]
+    from matplotlib.image import imread
+
+    for path in written:
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == PNG_MAGIC
+            assert imread(path).shape[0] > 100
+    table = (tmp_path / "study" / "table.md").read_text(encoding="utf-8")
+    assert "probe-knn (mtb)" in table and "probe-softmax (plm)" in table and "Wall time" in table
+
+
+def test_cli_dry_run_and_report(tmp_path: Path) -> None:
+    runner = CliRunner()
+    results = tmp_path / "r.jsonl"
+    r = runner.invoke(app, ["bench", "--dataset", "biored", "--sizes", "4,20", "--methods", "plm+ce,probe-knn",
+                            "--seeds", "1", "--results", str(results), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "6 cells, 0 done" in r.output and "biored n=20 probe (mtb) seed=1" in r.output
+    r = runner.invoke(app, ["bench", "--grid", "benchmarks/study.yaml", "--dry-run", "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    assert "162 cells" in r.output
+    r = runner.invoke(app, ["bench", "--dataset", "biored", "--sizes", "4", "--methods", "xx+ce"])
+    assert r.exit_code == 1 and "unknown method" in r.output
+    run_grid(_grid(), results, cell_runner=FakeRunner(), log=_quiet)
+    r = runner.invoke(app, ["bench", "report", str(results), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "table.md").exists() and (tmp_path / "out" / "f1_vs_size_biored.png").exists()
+
+
+def test_real_cell_appends_one_line_and_rerun_appends_nothing(tmp_path: Path) -> None:
+    from formats_helpers import data_file
+
+    from ccre.formats import read_documents, write_documents
+
+    train = data_file("biored/Train.PubTator")
+    test = tmp_path / "test.pubtator"
+    write_documents(read_documents(data_file("biored/Test.PubTator"))[:3], test, "pubtator")
+    grid = Grid.parse({"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [1], "methods": ["plm+ce"],
+                       "epochs": 1, "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32,
+                                                  "train.batch_size": 3, "data.test": str(test)}})
+    results = tmp_path / "r.jsonl"
+    ctx = BenchContext(grid=grid, data_dir=train.parents[1], device="cpu", work_dir=tmp_path / "work", log=_quiet)
+    summary = run_grid(grid, results, context=ctx, log=_quiet)
+    assert summary.ran == 1
+    (line,) = read_results(results)
+    assert line["method"] == "plm+ce" and line["train_docs"] == 3 and line["dataset"] == "biored"
+    assert set(line["metrics"]) == {"pair", "type", "novelty"}
+    assert line["config"]["train"]["epochs"] == 1 and line["config"]["encoder"]["max_length"] == 128
+    assert line["commit"] and line["machine"] and line["wall_s"] > 0 and line["bench_key"]
+    assert not any((tmp_path / "work" / "cells").iterdir())  # the cell's checkpoint was deleted
+    before = results.read_bytes()
+    assert run_grid(grid, results, context=ctx, log=_quiet).ran == 0
+    assert results.read_bytes() == before
