@@ -217,10 +217,15 @@ def evaluate(
 @friendly_errors
 def predict(
     model: Annotated[Path, typer.Option(help="checkpoint directory written by ccre train")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="documents to annotate")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="where to write the predictions")],
-    fmt: Annotated[Optional[Format], typer.Option("--format", help="input format (default: detected)")] = None,
+    input: Annotated[Path, typer.Option("--input", "-i", help="documents to annotate: a file, or a directory of files")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="where to write the predictions: a file, or a directory for a directory input")
+    ],
+    fmt: Annotated[Optional[Format], typer.Option("--format", help="input format (default: detected per file)")] = None,
     batch_size: Annotated[int, typer.Option(help="documents per forward pass")] = 8,
+    chunk_size: Annotated[
+        int, typer.Option(help="documents read, predicted and written at a time (memory stays flat)", min=1)
+    ] = 256,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if present)")] = None,
     lenient: Annotated[bool, typer.Option(help="skip bad documents (each is listed) instead of stopping")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
@@ -231,31 +236,29 @@ def predict(
     """Predict relations and write them in the input's own format.
 
     PubTator/BioC input gets its relation lines replaced by the predicted ones; DocRED input gives the
-    official result list (title, h_idx, t_idx, r, score).
+    official result list (title, h_idx, t_idx, r, score). A directory input (its .pubtator, .txt, .xml
+    and .json files) gives an output directory with one predicted file per input file, of the same name.
+
+    Documents are read, predicted and written CHUNK-SIZE at a time. PubTator files are read line by line,
+    so memory stays flat on any number of documents; BioC (XML/JSON) and DocRED JSON files are one tree
+    and are loaded whole. Each output file appears only when complete (written under a temporary name,
+    then renamed).
     """
-    from ccre.formats import detect_format, read_documents, write_documents
-    from ccre.formats.docred import write_docred_predictions
-    from ccre.inference import Predictor, docred_result_list, explanations, with_predictions
-    from ccre.io import atomic_open
+    from ccre.inference import Predictor
     from ccre.model import RelationModel
     from ccre.runtime import pick_device
+    from ccre.streaming import predict_path
 
-    in_fmt = fmt.value if fmt else detect_format(input)
-    docs = read_documents(input, in_fmt, lenient=lenient, on_skip=_print_skip)
     relation_model = RelationModel.from_pretrained(model, pick_device(device))
-    predictions = Predictor(relation_model, batch_size, explain_k=explain).predict(docs, show_progress=progress)
-    if in_fmt == "docred":
-        write_docred_predictions(docred_result_list(docs, predictions), output)
-    else:
-        write_documents(with_predictions(docs, predictions), output, in_fmt)
-    n = sum(len(p) for p in predictions)
-    console.print(f"{n} relations in {len(docs)} documents written to {output}")
+    predictor = Predictor(relation_model, batch_size, explain_k=explain)
+    summary = predict_path(
+        predictor, input, output, fmt.value if fmt else None, chunk_size=chunk_size, lenient=lenient,
+        on_skip=_print_skip, explain=bool(explain), show_progress=progress,
+    )
+    console.print(f"{summary.relations} relations in {summary.documents} documents written to {output}")
     if explain:
-        why = Path(f"{output}.explain.jsonl")
-        with atomic_open(why) as handle:
-            for record in explanations(docs, predictions):
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        console.print(f"explanations written to {why}")
+        where = f"{output}.explain.jsonl" if not input.is_dir() else f"{output}/*.explain.jsonl"
+        console.print(f"explanations written to {where}")
 
 
 @data_app.command("download")

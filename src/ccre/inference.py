@@ -99,22 +99,33 @@ def nearest_training_instances(
     return out
 
 
+PAIR_CHUNK = 4096
+
+
 class Predictor:
     """Runs a trained :class:`RelationModel` over documents in length-sorted batches.
 
-    ``explain_k > 0`` attaches to every predicted relation its ``explain_k`` nearest training instances
-    from the model's memory.
+    Each batch goes through the encoder once; its candidate pairs are then embedded and scored
+    ``pair_chunk`` at a time, so a document with hundreds of entities (tens of thousands of pairs) needs
+    memory for ``pair_chunk`` pair embeddings and scores, not for all of them. ``explain_k > 0`` attaches
+    to every predicted relation its ``explain_k`` nearest training instances from the model's memory.
     """
 
-    def __init__(self, model: RelationModel, batch_size: int = 8, explain_k: int = 0) -> None:
+    def __init__(
+        self, model: RelationModel, batch_size: int = 8, explain_k: int = 0, pair_chunk: int = PAIR_CHUNK
+    ) -> None:
         if explain_k and model.memory is None:
             raise CcreError("this checkpoint has no memory of training instances to explain predictions with")
+        if pair_chunk < 1:
+            raise ValueError("pair_chunk must be at least 1")
         self.model = model.eval()
         self.batch_size = batch_size
         self.explain_k = explain_k
+        self.pair_chunk = pair_chunk
 
     def predict(self, docs: Sequence[Document], show_progress: bool = False) -> list[list[PredictedRelation]]:
-        """Predicted relations of each document, in the order given."""
+        """Predicted relations of each document, in the order given. Documents with fewer than two
+        entities have no candidate pair and get no prediction."""
         results: list[list[PredictedRelation]] = [[] for _ in docs]
         encoder = self.model.document_encoder
         encoded = [encoder.encode(d, self.model.space) for d in docs]
@@ -130,16 +141,27 @@ class Predictor:
     def _predict_chunk(self, docs: list[Document], encoded: list[EncodedDocument]) -> list[list[PredictedRelation]]:
         model = self.model
         batch = model.collate(encoded).to(model.device)
-        out = model.predict(batch)
-        decided = out.decisions.cpu().numpy()
-        neighbours = None
-        if self.explain_k:
-            rows = sorted(set(np.nonzero(decided[:, 1:])[0].tolist()))
-            neighbours = nearest_training_instances(model.memory, out.h, rows, model.space, self.explain_k)
-        return relations_from_decisions(
-            docs, encoded, decided, model.objective.probabilities(out.scores).cpu().numpy(), model.space,
-            out.novelty.float().cpu().numpy() if out.novelty is not None else None, neighbours,
-        )
+        entities = model.encode_entities(batch)  # the one encoder pass of this batch
+        heads, tails = batch.pair_heads, batch.pair_tails
+        num_pairs = int(heads.shape[0])
+        decided = np.zeros((num_pairs, model.space.num_labels), dtype=bool)
+        probs = np.zeros((num_pairs, model.space.num_labels), dtype=np.float32)
+        novelty = np.zeros(num_pairs, dtype=np.float32) if model.novelty_head is not None else None
+        neighbours: dict[int, tuple[Neighbour, ...]] | None = {} if self.explain_k else None
+        for s in range(0, num_pairs, self.pair_chunk):
+            e = min(s + self.pair_chunk, num_pairs)
+            h = model.pair_embeddings(entities, heads[s:e], tails[s:e])
+            scores = model.objective.scores(h)
+            decided[s:e] = model.objective.decide(scores).cpu().numpy()
+            probs[s:e] = model.objective.probabilities(scores).float().cpu().numpy()
+            if novelty is not None:
+                novelty[s:e] = torch.sigmoid(model.novelty_head(h).squeeze(-1)).float().cpu().numpy()
+            if neighbours is not None:
+                rows = sorted(set(np.nonzero(decided[s:e, 1:])[0].tolist()))
+                found = nearest_training_instances(model.memory, h, rows, model.space, self.explain_k)
+                neighbours.update({s + r: n for r, n in found.items()})
+            del h, scores
+        return relations_from_decisions(docs, encoded, decided, probs, model.space, novelty, neighbours)
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

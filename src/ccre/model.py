@@ -165,14 +165,22 @@ class RelationModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def embed_pairs(self, batch: Batch) -> torch.Tensor:
-        """The pair embeddings ``h`` ``(P, D)`` of every candidate pair in the batch."""
+    def encode_entities(self, batch: Batch) -> torch.Tensor:
+        """Entity embeddings ``(E, H)`` of every entity in the batch: the one encoder pass."""
         states = self.encoder(
             input_ids=batch.input_ids, attention_mask=batch.attention_mask
         ).last_hidden_state
         tokens = merge_windows(states, batch)
-        entities = pool_entities(tokens[batch.mention_index], batch)
-        return self.pair_embedder(entities[batch.pair_heads], entities[batch.pair_tails])
+        return pool_entities(tokens[batch.mention_index], batch)
+
+    def pair_embeddings(self, entities: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
+        """Pair embeddings ``h`` ``(P, D)`` of the pairs ``heads[i], tails[i]`` (indices into ``entities``);
+        lets a caller embed a document's pairs in chunks after one :meth:`encode_entities`."""
+        return self.pair_embedder(entities[heads], entities[tails])
+
+    def embed_pairs(self, batch: Batch) -> torch.Tensor:
+        """The pair embeddings ``h`` ``(P, D)`` of every candidate pair in the batch."""
+        return self.pair_embeddings(self.encode_entities(batch), batch.pair_heads, batch.pair_tails)
 
     def loss(self, batch: Batch, ids: torch.Tensor | None = None) -> torch.Tensor:
         """Objective loss (plus the novelty head's) of a batch; ``ids`` identify its training instances."""

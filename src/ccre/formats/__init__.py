@@ -33,7 +33,10 @@ _WRITERS: dict[str, Callable[[Iterable[Document], str | os.PathLike[str]], None]
     "docred": docred.write,
 }
 
-__all__ = ["FORMATS", "detect_format", "read_documents", "validate_file", "write_documents"]
+__all__ = ["FORMATS", "STREAMED_FORMATS", "detect_format", "iter_documents", "read_documents", "validate_file", "write_documents"]
+
+STREAMED_FORMATS = ("pubtator",)
+"""Formats read incrementally by :func:`iter_documents` (the JSON and XML formats are parsed whole)."""
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -77,6 +80,28 @@ def read_documents(
     its first problem, and return the rest; a problem that makes the whole file unreadable is still raised.
     """
     return collect_documents(_parser(path, fmt)(path), lenient=lenient, on_skip=on_skip)
+
+
+def iter_documents(
+    path: str | os.PathLike[str],
+    fmt: str | None = None,
+    *,
+    lenient: bool = False,
+    on_skip: Callable[[FormatError], None] | None = None,
+) -> Iterator[Document]:
+    """The documents of ``path`` one at a time, with :func:`read_documents`' strict/lenient handling.
+
+    PubTator is read line by line, so memory stays flat however large the file; BioC and DocRED files
+    are parsed whole first (the documents are then handed out one by one).
+    """
+    for item in _parser(path, fmt)(path):
+        if item.errors:
+            if not lenient:
+                raise item.errors[0]
+            if on_skip is not None:
+                on_skip(item.errors[0])
+        elif item.document is not None:
+            yield item.document
 
 
 def validate_file(path: str | os.PathLike[str], fmt: str | None = None) -> list[FormatError]:

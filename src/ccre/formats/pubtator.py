@@ -111,9 +111,12 @@ class _Pending:
 def parse(path: str | os.PathLike[str]) -> Iterator[Parsed]:
     """Read a PubTator file document by document; see :mod:`ccre.formats.validate` for what comes out."""
     name = str(path)
-    data = Path(path).read_bytes()
-    if data.startswith(BOM):
-        data = data[len(BOM):]
+    with open(path, "rb") as handle:  # line by line: a large file is never held whole
+        yield from _parse_lines(name, handle)
+
+
+def _parse_lines(name: str, lines: Iterable[bytes]) -> Iterator[Parsed]:
+    """:func:`parse` over the raw lines of the file ``name``."""
 
     def error(reason: str, line: int, doc_id: str | None) -> FormatError:
         return FormatError(reason, path=name, line=line, doc_id=doc_id)
@@ -121,7 +124,10 @@ def parse(path: str | os.PathLike[str]) -> Iterator[Parsed]:
     seen: set[str] = set()
     current: _Pending | None = None
     orphans: list[FormatError] = []  # lines before any title line
-    for lineno, raw in enumerate(data.split(b"\n"), 1):
+    for lineno, raw in enumerate(lines, 1):
+        if lineno == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        raw = raw.removesuffix(b"\n")
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
