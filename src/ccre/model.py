@@ -15,6 +15,8 @@ A checkpoint is a directory: ``encoder/`` (Hugging Face ``save_pretrained`` of e
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import NamedTuple
 
@@ -208,18 +210,32 @@ class RelationModel(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
     def save_pretrained(self, directory: str | Path) -> None:
-        """Write the checkpoint; each file is written to a temporary name and renamed into place."""
+        """Write the checkpoint. Every part is first written completely into ``directory/.partial`` and
+        then renamed into place, so a kill mid-save never leaves a truncated file; ``provenance.json``
+        (commit, date, seed) comes last."""
+        from ccre.io import atomic_write_json
+        from ccre.runtime import git_commit, now_iso
+
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(directory / "encoder")
-        self.tokenizer.save_pretrained(directory / "encoder")
-        tmp = directory / ".heads.safetensors.tmp"
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.heads_state().items()}, str(tmp))
-        tmp.replace(directory / "heads.safetensors")
-        self.config.save(directory / "config.json")
-        self.space.save(directory / "labels.json")
+        partial = directory / ".partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        self.encoder.save_pretrained(partial / "encoder")
+        self.tokenizer.save_pretrained(partial / "encoder")
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.heads_state().items()}, str(partial / "heads.safetensors"))
+        self.config.save(partial / "config.json")
+        self.space.save(partial / "labels.json")
         if self.memory is not None:
-            self.memory.save(directory / "memory")
+            self.memory.save(partial / "memory")
+        for item in sorted(partial.iterdir()):
+            target = directory / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+        partial.rmdir()
+        atomic_write_json(directory / "provenance.json", {
+            "commit": git_commit(), "date": now_iso(), "seed": self.config.train.seed, "labels": len(self.space.labels),
+        })
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> RelationModel:
