@@ -194,3 +194,12 @@ def test_documents_with_fewer_than_two_entities_get_no_pairs(model, biored_docs)
     assert preds[0] == [] and preds[1] == []
     assert preds[2] == Predictor(model, pair_chunk=5).predict([biored_docs[0]])[0]
     assert Predictor(model).predict(docs[:2]) == [[], []]
+
+
+def test_bioc_input_is_predicted_in_chunks_and_written_whole(model, biored_docs, tmp_path: Path) -> None:
+    docs = biored_docs[:3]
+    src = tmp_path / "in.json"
+    write_documents(docs, src, "bioc-json")
+    predict_path(Predictor(model), src, tmp_path / "out.json", chunk_size=2)
+    write_documents(with_predictions(docs, Predictor(model).predict(docs)), tmp_path / "ref.json", "bioc-json")
+    assert (tmp_path / "out.json").read_text() == (tmp_path / "ref.json").read_text()
