@@ -203,3 +203,18 @@ def test_bioc_input_is_predicted_in_chunks_and_written_whole(model, biored_docs,
     predict_path(Predictor(model), src, tmp_path / "out.json", chunk_size=2)
     write_documents(with_predictions(docs, Predictor(model).predict(docs)), tmp_path / "ref.json", "bioc-json")
     assert (tmp_path / "out.json").read_text() == (tmp_path / "ref.json").read_text()
+
+
+def test_contrastive_scoring_chunks_by_memory_size(model, biored_docs, monkeypatch) -> None:
+    import ccre.inference
+
+    torch.manual_seed(0)
+    mccl = RelationModel.create(CcreConfig().with_overrides({**TINY, "train.objective": "mccl"}), model.space).eval()
+    mccl.set_memory(build_memory(mccl, biored_docs[5:7]))
+    docs = biored_docs[:2]
+    whole = Predictor(mccl, pair_chunk=10**9).predict(docs)
+    monkeypatch.setattr(ccre.inference, "SCORE_BUDGET", 3 * len(mccl.memory))  # 3 pairs at a time
+    chunked = Predictor(mccl).predict(docs)
+    key = lambda p: (p.head, p.tail, p.type, p.novel)  # noqa: E731
+    assert [[key(p) for p in d] for d in chunked] == [[key(p) for p in d] for d in whole]
+    assert [p.score for d in chunked for p in d] == pytest.approx([p.score for d in whole for p in d], abs=1e-5)

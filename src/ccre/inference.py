@@ -100,6 +100,9 @@ def nearest_training_instances(
 
 
 PAIR_CHUNK = 4096
+SCORE_BUDGET = 1 << 25
+"""Most (pair, memory entry) similarities scored at once (128 MiB of float32): with a large memory, MCCL
+scoring is ``P x N``, so the pair chunk shrinks to keep it within this."""
 
 
 class Predictor:
@@ -107,7 +110,8 @@ class Predictor:
 
     Each batch goes through the encoder once; its candidate pairs are then embedded and scored
     ``pair_chunk`` at a time, so a document with hundreds of entities (tens of thousands of pairs) needs
-    memory for ``pair_chunk`` pair embeddings and scores, not for all of them. ``explain_k > 0`` attaches
+    memory for ``pair_chunk`` pair embeddings and scores, not for all of them (fewer at a time when a
+    contrastive objective scores against a large memory: at most ``SCORE_BUDGET`` similarities at once). ``explain_k > 0`` attaches
     to every predicted relation its ``explain_k`` nearest training instances from the model's memory.
     """
 
@@ -144,12 +148,15 @@ class Predictor:
         entities = model.encode_entities(batch)  # the one encoder pass of this batch
         heads, tails = batch.pair_heads, batch.pair_tails
         num_pairs = int(heads.shape[0])
+        step = self.pair_chunk
+        if model.objective.uses_memory and model.memory is not None and len(model.memory):
+            step = max(1, min(step, SCORE_BUDGET // len(model.memory)))
         decided = np.zeros((num_pairs, model.space.num_labels), dtype=bool)
         probs = np.zeros((num_pairs, model.space.num_labels), dtype=np.float32)
         novelty = np.zeros(num_pairs, dtype=np.float32) if model.novelty_head is not None else None
         neighbours: dict[int, tuple[Neighbour, ...]] | None = {} if self.explain_k else None
-        for s in range(0, num_pairs, self.pair_chunk):
-            e = min(s + self.pair_chunk, num_pairs)
+        for s in range(0, num_pairs, step):
+            e = min(s + step, num_pairs)
             h = model.pair_embeddings(entities, heads[s:e], tails[s:e])
             scores = model.objective.scores(h)
             decided[s:e] = model.objective.decide(scores).cpu().numpy()
