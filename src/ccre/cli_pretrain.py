@@ -116,7 +116,7 @@ def pretrain(
     exclude: ExcludeOpt = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML/JSON PretrainConfig; options below override it")] = None,
     model: Annotated[Optional[str], typer.Option(help="encoder to start from: Hugging Face name or path")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (default 500: ~60-85 min on 2 idle CPU cores)")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (default 300: ~35-50 min on 2 idle CPU cores)")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="passes over the corpus instead of --max-steps")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="documents per step (global)")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="encoder window in word pieces")] = None,

@@ -3,7 +3,8 @@
 CPU default (2 cores, all-MiniLM-L6-v2): one fwd+bwd over 4 x 384 tokens takes ~2.4 s, i.e. ~1.6 ms per
 token. A step here encodes 4 documents in 256-piece windows (~2 windows each, ~2,000 tokens) twice (L_self
 needs a second dropout view), ~4,000 tokens -> ~6.5 s; measured ~6-8 s/step with everything on (see
-docs/pretraining.md). 500 steps x ~7-10 s = ~60-85 minutes, inside the 90-minute budget (steps measured on a
+docs/pretraining.md). 300 steps x ~7-10 s = ~35-50 minutes idle, inside the 90-minute budget even on a busy
+machine (steps measured on a
 shared, loaded 2-core machine took 26-58 s: with other jobs running, lower --max-steps).
 """
 
@@ -26,7 +27,7 @@ class PretrainConfig(_Section):
                                   "(default: the encoder's own, 0.1 for the pair embedder)")
     max_pairs_per_doc: int | None = Field(64, ge=1, description="instances kept per document")
     batch_size: int = Field(4, ge=1, description="documents per step (global, over all processes)")
-    max_steps: int | None = Field(500, ge=1, description="optimizer steps (takes precedence over epochs)")
+    max_steps: int | None = Field(300, ge=1, description="optimizer steps (takes precedence over epochs)")
     epochs: int | None = Field(None, ge=1)
     lr: float = Field(3e-5, gt=0, description="learning rate of the encoder")
     head_lr: float = Field(1e-4, gt=0, description="learning rate of the pair embedder and MLM head")
