@@ -13,7 +13,6 @@ until ``batch_size`` documents are in. Every document seeds or joins at least on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,19 +94,3 @@ def epoch_batches(corpus: PretrainCorpus, batch_size: int, seed: int, epoch: int
             batches.append(items)
     return batches
 
-
-def batch_schedule(corpus: PretrainCorpus, batch_size: int, seed: int, *, epochs: int | None = None,
-                   max_steps: int | None = None) -> Iterator[tuple[int, list[BatchItem]]]:
-    """``(epoch, batch)`` for ``epochs`` epochs, or for exactly ``max_steps`` batches when given."""
-    if epochs is None and max_steps is None:
-        raise ValueError("give epochs or max_steps")
-    step, epoch = 0, 0
-    while True:
-        if max_steps is None and epoch >= epochs:
-            return
-        for batch in epoch_batches(corpus, batch_size, seed, epoch):
-            if max_steps is not None and step >= max_steps:
-                return
-            yield epoch, batch
-            step += 1
-        epoch += 1
