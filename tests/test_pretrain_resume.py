@@ -69,3 +69,28 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(CcreError, match=r"step 3 .*last good checkpoint \(step 2\)"):
         Pretrainer(cfg, tiny_corpus(), tmp_path, cpu=True, show_progress=False).run()
     assert '"step": 2' in (tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text()
+
+
+def test_killed_process_resumes_to_the_same_parameters(tmp_path):
+    """SIGKILL a pretraining process after its first checkpoints, resume it, compare with a straight run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    script = [sys.executable, str(Path(__file__).parent / "pretrain_run.py")]
+    straight = subprocess.run([*script, str(tmp_path / "a"), "--steps", "8"], capture_output=True, text=True, timeout=600)
+    assert straight.returncode == 0, straight.stderr
+    proc = subprocess.Popen([*script, str(tmp_path / "b"), "--steps", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = tmp_path / "b" / CHECKPOINT_DIR / "trainer_state.json"
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline and not (state.exists() and '"step": 2' in state.read_text()):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "b" / PAIR_EMBEDDER_FILE).exists(), "the run finished before it could be killed"
+    resumed = subprocess.run([*script, str(tmp_path / "b"), "--steps", "8", "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _params(tmp_path / "a"), _params(tmp_path / "b")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -86,3 +86,29 @@ def test_same_seed_same_weights_and_metrics(files: dict[str, Path], straight: su
     a = load_file(files["dir"] / "straight" / "heads.safetensors")
     b = load_file(files["dir"] / "again" / "heads.safetensors")
     assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_epoch(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from ccre.config import CcreConfig
+    from ccre.errors import CcreError
+    from ccre.objectives.cross_entropy import CrossEntropyObjective
+    from ccre.training import STATE_FILE, train_model
+
+    real = CrossEntropyObjective.loss
+    calls = {"n": 0}
+
+    def poisoned(self, h, targets, ids=None):
+        calls["n"] += 1
+        loss = real(self, h, targets, ids)
+        return loss * float("nan") if calls["n"] == 3 else loss  # epoch 2 (2 steps per epoch)
+
+    monkeypatch.setattr(CrossEntropyObjective, "loss", poisoned)
+    config = CcreConfig.load(files["config"])
+    with pytest.raises(CcreError, match="loss became nan at epoch 2, step 1"):
+        train_model(config, read_documents(files["train"]), show_progress=False, state_dir=tmp_path)
+    state = torch.load(tmp_path / STATE_FILE, weights_only=False)
+    assert state["epoch"] == 0  # the state of the last good epoch is kept for --resume
