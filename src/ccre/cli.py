@@ -192,6 +192,9 @@ def evaluate(
     ] = None,
     fmt: Annotated[Optional[Format], typer.Option("--format", help="format of the gold file (default: detected)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    lenient: Annotated[
+        bool, typer.Option(help="skip bad gold/prediction documents (each is listed; scores then cover the rest)")
+    ] = False,
 ) -> None:
     """Score a prediction file against gold annotations with the data set's official metric."""
     from ccre.evaluation import score_files, scheme_for_format
@@ -199,14 +202,18 @@ def evaluate(
     from ccre.formats.docred import read_docred_predictions
 
     gold_fmt = fmt.value if fmt else detect_format(gold)
-    gold_docs = read_documents(gold, gold_fmt)
+    gold_docs = read_documents(gold, gold_fmt, lenient=lenient, on_skip=_print_skip)
     scheme = scheme_for_format(gold_fmt)
     if scheme == "docred":
         predictions = read_docred_predictions(pred)
         train_docs = read_documents(train_file) if train_file else None
         metrics = score_files(gold_docs, predictions, scheme, train_docs)
     else:
-        metrics = score_files(gold_docs, read_documents(pred), scheme)
+        pred_docs = read_documents(pred, lenient=lenient, on_skip=_print_skip)
+        if lenient:
+            kept = {d.id for d in gold_docs}
+            pred_docs = [d for d in pred_docs if d.id in kept]
+        metrics = score_files(gold_docs, pred_docs, scheme)
     if as_json:
         print(json.dumps(metrics))
     else:

@@ -40,6 +40,7 @@ from ccre.documents import Document
 from ccre.encoding import Batch, DocumentEncoder, EncodedDocument, collate
 from ccre.errors import CcreError, ConfigError
 from ccre.io import atomic_open, atomic_write_json
+from ccre.runtime import git_commit, now_iso
 from ccre.model import PAIR_EMBEDDER_FILE, PairEmbedder, merge_windows, pool_entities, resolve_encoder_path
 from ccre.objectives.mtb import mtb_loss
 from ccre.objectives.self_contrast import self_contrast_loss
@@ -474,5 +475,5 @@ class Pretrainer:
         tmp.replace(self.output / PAIR_EMBEDDER_FILE)
         atomic_write_json(self.output / PRETRAIN_INFO_FILE, {
             "config": self.config.model_dump(), "corpus": self.stats, "steps": steps,
-            "processes": acc.num_processes, **self.extra_info,
+            "processes": acc.num_processes, "commit": git_commit(), "date": now_iso(), **self.extra_info,
         })
