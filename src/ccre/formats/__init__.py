@@ -16,7 +16,7 @@ from ccre.documents import Document
 from ccre.errors import FormatError
 from ccre.formats import bioc, docred, pubtator
 from ccre.formats._io import read_text
-from ccre.formats.validate import Parsed, collect_documents, collect_errors
+from ccre.formats.validate import Parsed, collect_documents, collect_errors, valid_documents
 
 FORMATS = ("pubtator", "bioc-xml", "bioc-json", "docred")
 
@@ -94,14 +94,7 @@ def iter_documents(
     PubTator is read line by line, so memory stays flat however large the file; BioC and DocRED files
     are parsed whole first (the documents are then handed out one by one).
     """
-    for item in _parser(path, fmt)(path):
-        if item.errors:
-            if not lenient:
-                raise item.errors[0]
-            if on_skip is not None:
-                on_skip(item.errors[0])
-        elif item.document is not None:
-            yield item.document
+    yield from valid_documents(_parser(path, fmt)(path), lenient=lenient, on_skip=on_skip)
 
 
 def validate_file(path: str | os.PathLike[str], fmt: str | None = None) -> list[FormatError]:

@@ -7,7 +7,7 @@ whole file unreadable (invalid JSON, invalid UTF-8 in JSON) is raised as a Forma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ccre.documents import Document
@@ -41,11 +41,11 @@ def relation_problem(rel_type: str, head: str, tail: str, entity_ids: set[str]) 
     return None
 
 
-def collect_documents(
+def valid_documents(
     parsed: Iterable[Parsed], *, lenient: bool, on_skip: Callable[[FormatError], None] | None
-) -> list[Document]:
-    """Valid documents; strict: raise the first problem; lenient: report each bad document's first one."""
-    docs = []
+) -> Iterator[Document]:
+    """Valid documents one at a time; strict: raise the first problem; lenient: report each bad
+    document's first problem to ``on_skip`` and go on."""
     for item in parsed:
         if item.errors:
             if not lenient:
@@ -53,8 +53,14 @@ def collect_documents(
             if on_skip is not None:
                 on_skip(item.errors[0])
         elif item.document is not None:
-            docs.append(item.document)
-    return docs
+            yield item.document
+
+
+def collect_documents(
+    parsed: Iterable[Parsed], *, lenient: bool, on_skip: Callable[[FormatError], None] | None
+) -> list[Document]:
+    """All valid documents, as :func:`valid_documents` hands them out."""
+    return list(valid_documents(parsed, lenient=lenient, on_skip=on_skip))
 
 
 def collect_errors(parsed: Iterable[Parsed]) -> list[FormatError]:
