@@ -42,7 +42,7 @@ def _brute_supcon(h, targets, tau, memory_h=(), memory_targets=(), batch_ids=Non
     return sum(losses) / len(losses) if losses else 0.0
 
 
-def _brute_scores(h, targets, tau2, memory_h=(), memory_targets=(), batch_ids=None, memory_ids=None):
+def _brute_scores(h, targets, tau2, memory_h=(), memory_targets=(), batch_ids=None, memory_ids=None, pool="mean"):
     """s_r(i) for every anchor and class, None where class r has no candidate instance."""
     num_classes = len(targets[0])
     scores = []
@@ -51,14 +51,15 @@ def _brute_scores(h, targets, tau2, memory_h=(), memory_targets=(), batch_ids=No
         row = []
         for r in range(num_classes):
             sims = [_cos(h[i], a) for a, labels in cands if r in labels]
-            row.append(tau2 * math.log(sum(math.exp(s / tau2) for s in sims) / len(sims)) if sims else None)
+            divisor = len(sims) if pool == "mean" else 1
+            row.append(tau2 * math.log(sum(math.exp(s / tau2) for s in sims) / divisor) if sims else None)
         scores.append(row)
     return scores
 
 
-def _brute_mccl(h, targets, tau1, tau2, multi_label, **memory) -> float:
+def _brute_mccl(h, targets, tau1, tau2, multi_label, pool="mean", **memory) -> float:
     losses = []
-    for i, row in enumerate(_brute_scores(h, targets, tau2, **memory)):
+    for i, row in enumerate(_brute_scores(h, targets, tau2, pool=pool, **memory)):
         z = {r: s / tau1 for r, s in enumerate(row) if s is not None}
         gold = _labels(targets[i]) & z.keys()
         if not gold or (multi_label and 0 not in z):
@@ -141,13 +142,15 @@ def test_supcon_without_positives_is_zero_with_grad() -> None:
     assert h.grad is not None and (h.grad == 0).all()
 
 
-def test_mccl_class_scores_match_formula_with_memory() -> None:
+@pytest.mark.parametrize("pool", ["mean", "sum"])
+def test_mccl_class_scores_match_formula_with_memory(pool: str) -> None:
     h, single, multi, memory_h, _, mem_multi, batch_ids, memory_ids = _data(2)
     from ccre.objectives.supcon import contrastive_candidates
 
     cand_h, cand_t, exclude = contrastive_candidates(h, multi, memory_h, mem_multi, batch_ids, memory_ids)
-    got = mccl_class_scores(h, cand_h, cand_t, 0.7, exclude)
-    expected = _brute_scores(h.tolist(), multi.tolist(), 0.7, **_memory_kwargs(memory_h, mem_multi, batch_ids, memory_ids))
+    got = mccl_class_scores(h, cand_h, cand_t, 0.7, exclude, pool=pool)
+    expected = _brute_scores(h.tolist(), multi.tolist(), 0.7, pool=pool,
+                             **_memory_kwargs(memory_h, mem_multi, batch_ids, memory_ids))
     for i, row in enumerate(expected):
         for r, s in enumerate(row):
             if s is None:
@@ -158,17 +161,18 @@ def test_mccl_class_scores_match_formula_with_memory() -> None:
 
 @pytest.mark.parametrize("multi_label", [False, True])
 @pytest.mark.parametrize("with_memory", [False, True])
-def test_mccl_loss_matches_formula(multi_label: bool, with_memory: bool) -> None:
+@pytest.mark.parametrize("pool", ["mean", "sum"])
+def test_mccl_loss_matches_formula(multi_label: bool, with_memory: bool, pool: str) -> None:
     h, single, multi, memory_h, mem_single, mem_multi, batch_ids, memory_ids = _data(3)
     targets, mem_targets = (multi, mem_multi) if multi_label else (single, mem_single)
     if with_memory:
         got = mccl_loss(h, targets, 0.2, 0.5, memory_h, mem_targets, multi_label=multi_label,
-                        batch_ids=batch_ids, memory_ids=memory_ids)
+                        batch_ids=batch_ids, memory_ids=memory_ids, pool=pool)
         memory = _memory_kwargs(memory_h, mem_targets, batch_ids, memory_ids)
     else:
-        got = mccl_loss(h, targets, 0.2, 0.5, multi_label=multi_label)
+        got = mccl_loss(h, targets, 0.2, 0.5, multi_label=multi_label, pool=pool)
         memory = {}
-    expected = _brute_mccl(h.tolist(), targets.tolist(), 0.2, 0.5, multi_label, **memory)
+    expected = _brute_mccl(h.tolist(), targets.tolist(), 0.2, 0.5, multi_label, pool=pool, **memory)
     assert math.isclose(got.item(), expected, rel_tol=1e-9)
 
 

@@ -95,3 +95,39 @@ def test_plot_tsne_writes_png(mccl_checkpoint, tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["plot", "tsne", "--model", str(tmp / "ckpt"), "-i", str(src), "-o", str(png)])
     assert r.exit_code == 0, r.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_inference_overrides_rescore_without_retraining(mccl_checkpoint, tmp_path: Path) -> None:
+    tmp, _, test, _ = mccl_checkpoint
+    src = tmp_path / "test.pubtator"
+    write_documents(test, src, "pubtator")
+    out = tmp_path / "pred.pubtator"
+    args = ["--inference", "mccl", "--mccl-pool", "sum", "--tau2", "0.05"]
+    r = CliRunner().invoke(app, ["predict", "--model", str(tmp / "ckpt"), "-i", str(src), "-o", str(out), "--no-progress", *args])
+    assert r.exit_code == 0, r.output
+    model = RelationModel.from_pretrained(
+        tmp / "ckpt", inference={"train.inference": "mccl", "train.mccl_pool": "sum", "train.tau2": 0.05}
+    )
+    assert (model.objective.inference, model.objective.pool, model.objective.tau2) == ("mccl", "sum", 0.05)
+    expected = Predictor(model).predict(test)
+    written = read_documents(out)
+    assert [sorted((r.head, r.tail, r.type) for r in d.relations) for d in written] == [
+        sorted((p.head, p.tail, p.type) for p in doc_preds) for doc_preds in expected
+    ]
+
+
+def test_inference_overrides_refused_for_ce_and_unknown_fields(mccl_checkpoint, tmp_path: Path) -> None:
+    import shutil
+
+    from ccre.errors import ConfigError
+
+    tmp, *_ = mccl_checkpoint
+    with pytest.raises(ConfigError, match="not an inference setting: train.lr"):
+        RelationModel.from_pretrained(tmp / "ckpt", inference={"train.lr": 1.0})
+    ce = tmp_path / "ce"
+    shutil.copytree(tmp / "ckpt", ce)
+    config = json.loads((ce / "config.json").read_text())
+    config["train"]["objective"] = "ce"
+    (ce / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="trained with cross-entropy"):
+        RelationModel.from_pretrained(ce, inference={"train.inference": "knn"})

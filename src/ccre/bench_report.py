@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccre.bench import PROBES, headline, read_results
@@ -37,6 +37,7 @@ class Row:
     mean: dict[str, float]
     std: dict[str, float | None]
     wall_s: float  # mean wall time of one line
+    overrides: dict = field(default_factory=dict)  # the config overrides of the group (empty: grid defaults)
 
     @property
     def n(self) -> int:
@@ -95,7 +96,8 @@ def aggregate(records: Iterable[dict]) -> list[Row]:
             mean[name], std[name] = mean_std([f[name] for f in figures])
         walls = [float(by_seed[s].get("wall_s", 0.0)) for s in seeds]
         shown = variant[:6] if len(variants[(dataset, size, method, kind)]) > 1 else ""
-        rows.append(Row(dataset, size, method, kind, shown, seeds, mean, std, sum(walls) / len(walls)))
+        overrides = by_seed[seeds[0]].get("overrides") or {}
+        rows.append(Row(dataset, size, method, kind, shown, seeds, mean, std, sum(walls) / len(walls), overrides))
     rows.sort(key=lambda r: (r.dataset, r.train_docs, _method_rank(r.method), r.encoder_kind != "plm", r.encoder_kind, r.variant))
     return rows
 

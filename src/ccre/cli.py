@@ -43,6 +43,11 @@ class Inference(str, Enum):
     centroid = "centroid"
 
 
+class Pool(str, Enum):
+    mean = "mean"
+    sum = "sum"
+
+
 class Format(str, Enum):
     pubtator = "pubtator"
     bioc_xml = "bioc-xml"
@@ -120,6 +125,9 @@ def train(
     ] = None,
     tau: Annotated[Optional[float], typer.Option(help="SupCon temperature / MCCL tau1")] = None,
     tau2: Annotated[Optional[float], typer.Option(help="MCCL temperature within a relation")] = None,
+    mccl_pool: Annotated[
+        Optional[Pool], typer.Option(help="MCCL: mean (the formula's 1/|S_r|) or sum over a relation's instances")
+    ] = None,
     epochs: Annotated[Optional[int], typer.Option()] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="documents per step")] = None,
     lr: Annotated[Optional[float], typer.Option(help="encoder learning rate")] = None,
@@ -150,6 +158,7 @@ def train(
         "train.inference": inference.value if inference else None,
         "train.tau": tau,
         "train.tau2": tau2,
+        "train.mccl_pool": mccl_pool.value if mccl_pool else None,
         "train.epochs": epochs,
         "train.batch_size": batch_size,
         "train.lr": lr,
@@ -239,6 +248,12 @@ def predict(
     explain: Annotated[
         int, typer.Option(help="write OUTPUT.explain.jsonl: for each prediction its K nearest training instances")
     ] = 0,
+    inference: Annotated[
+        Optional[Inference], typer.Option(help="contrastive models: score by mccl, knn or centroid (default: as trained)")
+    ] = None,
+    knn_k: Annotated[Optional[int], typer.Option(help="contrastive models: neighbours of knn inference", min=1)] = None,
+    mccl_pool: Annotated[Optional[Pool], typer.Option(help="contrastive models: mean or sum in the mccl score")] = None,
+    tau2: Annotated[Optional[float], typer.Option(help="contrastive models: temperature of the mccl score")] = None,
 ) -> None:
     """Predict relations and write them in the input's own format.
 
@@ -256,7 +271,10 @@ def predict(
     from ccre.runtime import pick_device
     from ccre.streaming import predict_path
 
-    relation_model = RelationModel.from_pretrained(model, pick_device(device))
+    relation_model = RelationModel.from_pretrained(model, pick_device(device), inference={
+        "train.inference": inference.value if inference else None, "train.knn_k": knn_k,
+        "train.mccl_pool": mccl_pool.value if mccl_pool else None, "train.tau2": tau2,
+    })
     predictor = Predictor(relation_model, batch_size, explain_k=explain)
     summary = predict_path(
         predictor, input, output, fmt.value if fmt else None, chunk_size=chunk_size, lenient=lenient,

@@ -47,6 +47,10 @@ class TrainConfig(_Section):
     )
     tau: float = Field(0.1, gt=0, description="temperature of SupCon, and tau1 (over class scores) of MCCL")
     tau2: float = Field(0.2, gt=0, description="MCCL: temperature inside a class (small: nearest instance; large: mean)")
+    mccl_pool: Literal["mean", "sum"] = Field(
+        "mean", description="MCCL: average (1/|S_r|, the issue's formula) or sum over a relation's instances "
+        "(a variant that weighs each relation by its training frequency)"
+    )
     inference: Literal["mccl", "knn", "centroid"] = Field(
         "mccl", description="how contrastive models score a pair against the memory of training instances"
     )

@@ -15,6 +15,7 @@ A checkpoint is a directory: ``encoder/`` (Hugging Face ``save_pretrained`` of e
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -32,6 +33,7 @@ from ccre.labels import LabelSpace
 from ccre.memory import EmbeddingMemory
 from ccre.objectives import MemoryObjective, PairObjective, build_objective
 
+logger = logging.getLogger(__name__)
 
 PAIR_EMBEDDER_FILE = "pair_embedder.safetensors"
 
@@ -48,15 +50,28 @@ def resolve_encoder_path(name: str) -> str:
 
 def load_encoder(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load an encoder and its fast tokenizer, with a clear error when neither hub nor path has it."""
+    from transformers.utils import logging as hf_logging
+
     path = resolve_encoder_path(name)
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # its missing-weights table lists the unused pooler of every MLM checkpoint
+    hf_logging.disable_progress_bar()  # a bar per load, on every checkpoint ccre opens
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
-        encoder = AutoModel.from_pretrained(path)
+        encoder, info = AutoModel.from_pretrained(path, output_loading_info=True)
     except (OSError, ValueError) as exc:
         raise ConfigError(
             f"cannot load encoder {name!r}: {exc}. Give a local directory with config.json, weights and "
             "tokenizer files, or a Hugging Face name that is in the local cache."
         ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith("pooler."))  # ccre never uses it
+    if missing:
+        logger.warning("encoder %s: %d weights were not in the checkpoint and are randomly initialized: %s",
+                       name, len(missing), ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
     return encoder, tokenizer
 
 
@@ -104,6 +119,10 @@ class PairPredictions(NamedTuple):
     scores: torch.Tensor  # (P, C)
     novelty: torch.Tensor | None  # (P,) probability that the relation is novel (BioRED)
     h: torch.Tensor  # (P, D) pair embeddings
+
+
+#: config fields that change only how a trained contrastive model scores pairs against its memory
+INFERENCE_FIELDS = ("train.inference", "train.knn_k", "train.mccl_pool", "train.tau2")
 
 
 class RelationModel(nn.Module):
@@ -238,12 +257,25 @@ class RelationModel(nn.Module):
         })
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> RelationModel:
+    def from_pretrained(
+        cls, directory: str | Path, device: str | torch.device = "cpu", inference: dict[str, object] | None = None
+    ) -> RelationModel:
+        """Load a ``ccre train`` checkpoint. ``inference`` overrides how a contrastive (SupCon/MCCL) model
+        scores pairs against its memory, without retraining: dotted keys of :data:`INFERENCE_FIELDS`."""
         directory = Path(directory)
         missing = [n for n in ("config.json", "labels.json", "heads.safetensors", "encoder") if not (directory / n).exists()]
         if missing:
             raise ConfigError(f"{directory} is not a ccre checkpoint (missing {', '.join(missing)})")
         config = CcreConfig.load(directory / "config.json")
+        inference = {k: v for k, v in (inference or {}).items() if v is not None}
+        if inference:
+            unknown = sorted(set(inference) - set(INFERENCE_FIELDS))
+            if unknown:
+                raise ConfigError(f"not an inference setting: {', '.join(unknown)} (use {', '.join(INFERENCE_FIELDS)})")
+            if config.train.objective == "ce":
+                raise ConfigError(f"{directory} was trained with cross-entropy: it scores pairs with its classifier, "
+                                  "so inference settings (mccl/knn/centroid, k, pool) do not apply")
+            config = config.with_overrides(inference)
         space = LabelSpace.load(directory / "labels.json")
         encoder, tokenizer = load_encoder(str(directory / "encoder"))
         model = cls(config, space, encoder, tokenizer)

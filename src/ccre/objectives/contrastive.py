@@ -6,7 +6,7 @@ by the training loop, see :meth:`MemoryObjective.set_memory`); at inference time
 labelled training instances and a pair is scored against it in one of three ways (``inference``):
 
 - ``mccl``: the multi-center score ``s_r`` of :func:`ccre.objectives.mccl.mccl_class_scores`
-  (a smooth maximum of the similarities to the instances of each relation);
+  (a smooth maximum of the similarities to the instances of each relation; ``pool`` mean or sum);
 - ``knn``: votes of the ``k`` nearest instances (:func:`ccre.memory.knn_scores`, exact faiss search);
 - ``centroid``: cosine similarity to each relation's mean embedding.
 
@@ -22,7 +22,7 @@ import torch
 
 from ccre.memory import EmbeddingMemory, centroid_scores, knn_scores
 from ccre.objectives.base import PairObjective
-from ccre.objectives.mccl import mccl_class_scores, mccl_decide, mccl_loss
+from ccre.objectives.mccl import MCCLPool, mccl_class_scores, mccl_decide, mccl_loss
 from ccre.objectives.supcon import supcon_loss
 
 InferenceMode = Literal["mccl", "knn", "centroid"]
@@ -34,11 +34,18 @@ class MemoryObjective(PairObjective):
     uses_memory = True
 
     def __init__(
-        self, multi_label: bool, tau2: float, inference: InferenceMode = "mccl", k: int = 5, na_keep: float = 1.0
+        self,
+        multi_label: bool,
+        tau2: float,
+        inference: InferenceMode = "mccl",
+        k: int = 5,
+        na_keep: float = 1.0,
+        pool: MCCLPool = "mean",
     ) -> None:
         super().__init__()
         self.multi_label = multi_label
         self.tau2 = tau2
+        self.pool = pool
         self.inference = inference
         self.k = k
         self.na_keep = na_keep
@@ -83,7 +90,7 @@ class MemoryObjective(PairObjective):
             raise RuntimeError("a contrastive objective needs a memory of labelled instances to score pairs")
         memory_h, memory_targets, _ = memory
         if self.inference == "mccl":
-            return mccl_class_scores(h, memory_h, memory_targets, self.tau2)
+            return mccl_class_scores(h, memory_h, memory_targets, self.tau2, pool=self.pool)
         queries = h.detach().float().cpu().numpy()
         if self.inference == "knn":
             sims, idx = self.memory.search(queries, self.k)
@@ -121,5 +128,6 @@ class MCCLObjective(MemoryObjective):
 
     def _loss(self, h, targets, memory_h, memory_targets, ids, memory_ids) -> torch.Tensor:
         return mccl_loss(
-            h, targets, self.temperature, self.tau2, memory_h, memory_targets, self.multi_label, ids, memory_ids
+            h, targets, self.temperature, self.tau2, memory_h, memory_targets, self.multi_label, ids, memory_ids,
+            self.pool,
         )

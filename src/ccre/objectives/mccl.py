@@ -11,6 +11,14 @@ a smooth maximum: as ``tau2 -> 0`` it is the largest similarity to an instance o
 a center), as ``tau2 -> inf`` the mean similarity (one center). A relation with no instance among the
 candidates cannot be scored; its score is ``-inf`` and it drops out of every softmax.
 
+``pool="sum"`` is a variant (``train.mccl_pool``) that drops the ``1/|S_r|``:
+``s_r(i) = tau2 * log sum_{j in S_r} exp(cos(h_i, h_j) / tau2)``, i.e. the mean score plus
+``tau2 * log|S_r|``. Read as a kernel density estimate, the mean is the class-conditional density (every
+relation equally likely a priori) and the sum is the class posterior with the training frequencies as prior.
+Few-shot data is very unbalanced (about 2,000 no-relation pairs against a single instance of some relations
+in 20 BioRED documents): under the mean, a relation seen once wins whenever that one instance happens to be
+the nearest neighbour; the sum weighs that chance against the size of each class.
+
 Single-label data (BioRED): ``L_i = -log softmax_r( s_r(i) / tau1 )[y_i]``.
 
 Multi-label data (DocRED): no-relation (class 0) is the threshold, as in adaptive thresholding (ATLOP):
@@ -25,10 +33,14 @@ anchors when no-relation has none) are skipped; ``L`` is the mean over the remai
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from ccre.objectives.adaptive_threshold import adaptive_threshold_loss
 from ccre.objectives.supcon import contrastive_candidates, cosine_similarities
+
+MCCLPool = Literal["mean", "sum"]
 
 
 def mccl_class_scores(
@@ -37,9 +49,11 @@ def mccl_class_scores(
     cand_targets: torch.Tensor,
     tau2: float,
     exclude: torch.Tensor | None = None,
+    pool: MCCLPool = "mean",
 ) -> torch.Tensor:
     """Scores ``s_r(i)`` ``(P, C)`` of anchors ``h`` ``(P, D)`` against candidates ``cand_h`` ``(N, D)``
-    with multi-hot ``cand_targets`` ``(N, C)``; ``exclude`` ``(P, N)`` bool drops candidates per anchor.
+    with multi-hot ``cand_targets`` ``(N, C)``; ``exclude`` ``(P, N)`` bool drops candidates per anchor;
+    ``pool`` is ``"mean"`` (the ``1/|S_r|`` of the formula) or ``"sum"`` (without it).
     Classes without a (non-excluded) candidate get ``-inf``.
 
     The per-class logsumexp works on the ``nnz`` (candidate, class) memberships of ``cand_targets``
@@ -60,8 +74,10 @@ def mccl_class_scores(
     count = z.new_zeros(p, c).scatter_add(1, index, torch.isfinite(zm).to(z.dtype))
     present = count > 0
     # safe values where a class is absent, so that log(0) never reaches the gradient
-    log_mean = shift + torch.log(torch.where(present, total, torch.ones_like(total))) - torch.log(count.clamp_min(1))
-    return torch.where(present, tau2 * log_mean, torch.full_like(log_mean, float("-inf")))
+    log_pool = shift + torch.log(torch.where(present, total, torch.ones_like(total)))
+    if pool == "mean":
+        log_pool = log_pool - torch.log(count.clamp_min(1))
+    return torch.where(present, tau2 * log_pool, torch.full_like(log_pool, float("-inf")))
 
 
 def mccl_loss(
@@ -74,14 +90,16 @@ def mccl_loss(
     multi_label: bool = False,
     batch_ids: torch.Tensor | None = None,
     memory_ids: torch.Tensor | None = None,
+    pool: MCCLPool = "mean",
 ) -> torch.Tensor:
     """Mean MCCL of the anchors ``h`` ``(P, D)`` with multi-hot ``targets`` ``(P, C)`` (column 0 = no
-    relation) over the batch plus the constant memory; ids as in :func:`ccre.objectives.supcon.supcon_loss`.
+    relation) over the batch plus the constant memory; ids as in :func:`ccre.objectives.supcon.supcon_loss`;
+    ``pool`` as in :func:`mccl_class_scores`.
     """
     cand_h, cand_targets, exclude = contrastive_candidates(
         h, targets, memory_h, memory_targets, batch_ids, memory_ids
     )
-    scores = mccl_class_scores(h, cand_h, cand_targets, tau2, exclude)
+    scores = mccl_class_scores(h, cand_h, cand_targets, tau2, exclude, pool)
     present = torch.isfinite(scores)
     gold = targets > 0
     keep = (gold & present).any(dim=1)

@@ -29,8 +29,9 @@ class PretrainConfig(_Section):
     batch_size: int = Field(4, ge=1, description="documents per step (global, over all processes)")
     max_steps: int | None = Field(300, ge=1, description="optimizer steps (takes precedence over epochs)")
     epochs: int | None = Field(None, ge=1)
-    lr: float = Field(3e-5, gt=0, description="learning rate of the encoder")
-    head_lr: float = Field(1e-4, gt=0, description="learning rate of the pair embedder and MLM head")
+    lr: float = Field(1e-4, gt=0, description="learning rate of the encoder (high: only a few hundred steps "
+                      "on CPU, and 3e-5 left L_mtb and the kNN probe where they started)")
+    head_lr: float = Field(1e-3, gt=0, description="learning rate of the pair embedder and MLM head")
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     max_grad_norm: float = Field(1.0, gt=0)

@@ -1,0 +1,97 @@
+"""Score kept contrastive checkpoints again with every inference mode, without retraining.
+
+Usage: python benchmarks/rescore.py [--results benchmarks/results/study.jsonl] [--splits dev test]
+                                    [--out benchmarks/results/variants.jsonl]
+
+For each result line of a SupCon or MCCL cell that kept its checkpoint (``ccre bench --keep-checkpoints``),
+the pair embeddings of each split are computed once, then scored against the checkpoint's memory of training
+instances with ``mccl`` (mean and sum pooling), ``knn`` and ``centroid`` inference. Each (checkpoint, split,
+mode) appends one line to ``--out`` with ``overrides`` ``{"predict": MODE}`` (plus the trained pooling when it
+is not the default); BioRED dev lines have data set ``biored-dev``, so that a mode is chosen on dev and only
+then read on test. Lines already in ``--out`` are skipped, so the script resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ccre.bench import append_lines, read_results, short_hash
+from ccre.data import resolve_data_dir, split_path
+from ccre.embedding import embed_encoded
+from ccre.evaluation import score_predictions
+from ccre.formats import read_documents
+from ccre.inference import relations_from_decisions
+from ccre.model import RelationModel
+from ccre.results import result_record
+from ccre.runtime import git_commit
+
+HERE = Path(__file__).resolve().parent
+#: name -> (inference, mccl pool)
+MODES = {"mccl-mean": ("mccl", "mean"), "mccl-sum": ("mccl", "sum"), "knn": ("knn", "mean"),
+         "centroid": ("centroid", "mean")}
+
+
+def rescore(record: dict, split: str, docs, commit: str) -> list[dict]:
+    started = time.perf_counter()
+    model = RelationModel.from_pretrained(record["checkpoint"])
+    objective = model.objective
+    encoded = [model.document_encoder.encode(d, model.space) for d in docs]
+    h = embed_encoded(model, encoded)
+    with torch.inference_mode():
+        novelty = torch.sigmoid(model.novelty_head(h).squeeze(-1)).numpy() if model.novelty_head is not None else None
+    embed_s = time.perf_counter() - started
+    trained_pool = model.config.train.mccl_pool
+    records = []
+    for mode, (inference, pool) in MODES.items():
+        started = time.perf_counter()
+        objective.inference, objective.pool = inference, pool
+        with torch.inference_mode():
+            scores = objective.scores(h)
+            decided = objective.decide(scores).numpy()
+            probs = objective.probabilities(scores).numpy()
+        predictions = relations_from_decisions(docs, encoded, decided, probs.astype(np.float32), model.space, novelty)
+        overrides = {"predict": mode, **({"train.mccl_pool": trained_pool} if trained_pool != "mean" else {})}
+        records.append(result_record(
+            dataset=record["dataset"] if split == "test" else f"{record['dataset']}-{split}",
+            train_docs=record["train_docs"], method=record["method"], encoder=record["encoder"], seed=record["seed"],
+            metrics=score_predictions(docs, predictions, "biored"), wall_s=embed_s + time.perf_counter() - started,
+            config=model.config.model_dump(), commit=commit, overrides=overrides, overrides_hash=short_hash(overrides, 10),
+            checkpoint=record["checkpoint"], rescored_from=record.get("bench_key", ""),
+        ))
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=HERE / "results" / "study.jsonl")
+    parser.add_argument("--splits", nargs="+", default=["dev", "test"])
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "variants.jsonl")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    data_dir = resolve_data_dir(args.data_dir)
+    done = {(r.get("checkpoint"), r["dataset"]) for r in read_results(args.out)} if args.out.exists() else set()
+    cells = [r for r in read_results(args.results)
+             if r.get("checkpoint") and Path(r["checkpoint"]).exists() and r["method"].endswith(("+supcon", "+mccl"))]
+    commit = git_commit()
+    for split in args.splits:
+        docs = None
+        for record in cells:
+            if record["dataset"] != "biored":
+                continue
+            name = record["dataset"] if split == "test" else f"{record['dataset']}-{split}"
+            if (record["checkpoint"], name) in done:
+                continue
+            docs = docs or read_documents(split_path(record["dataset"], split, data_dir))
+            lines = rescore(record, split, docs, commit)
+            append_lines(args.out, lines)
+            print(f"{record['method']} seed {record['seed']} {split}: "
+                  + ", ".join(f"{r['overrides']['predict']} {100 * r['metrics']['type']['f1']:.2f}" for r in lines))
+
+
+if __name__ == "__main__":
+    main()
