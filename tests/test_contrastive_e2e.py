@@ -131,3 +131,20 @@ def test_inference_overrides_refused_for_ce_and_unknown_fields(mccl_checkpoint, 
     (ce / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="trained with cross-entropy"):
         RelationModel.from_pretrained(ce, inference={"train.inference": "knn"})
+
+
+def test_rescore_script_matches_predict_with_each_inference_mode(mccl_checkpoint) -> None:
+    import importlib.util
+
+    tmp, train, test, _ = mccl_checkpoint
+    spec = importlib.util.spec_from_file_location("rescore", Path(__file__).parents[1] / "benchmarks" / "rescore.py")
+    rescore = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rescore)
+    record = {"checkpoint": str(tmp / "ckpt"), "dataset": "biored", "train_docs": len(train), "method": "plm+mccl",
+              "encoder": "x", "seed": 1}
+    lines = {r["overrides"]["predict"]: r for r in rescore.rescore(record, "dev", test, "0" * 40)}
+    assert set(lines) == {"mccl-mean", "mccl-sum", "knn", "centroid"}
+    assert all(r["dataset"] == "biored-dev" for r in lines.values())
+    for mode, (inference, pool) in rescore.MODES.items():
+        model = RelationModel.from_pretrained(tmp / "ckpt", inference={"train.inference": inference, "train.mccl_pool": pool})
+        assert lines[mode]["metrics"] == score_predictions(test, Predictor(model).predict(test), "biored"), mode
