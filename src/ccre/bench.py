@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ccre.config import DEFAULT_ENCODER, CcreConfig
+from ccre.config import DEFAULT_ENCODER, CcreConfig, read_mapping
 from ccre.errors import CcreError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -196,20 +196,7 @@ class Grid(_Model):
 
     @classmethod
     def load(cls, path: str | Path) -> Grid:
-        import yaml
-
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read grid: {exc.strerror}") from None
-        try:
-            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: a grid is a mapping (name, methods, blocks, ...)")
-        return cls.parse(raw, source=str(path))
+        return cls.parse(read_mapping(path, "grid"), source=str(path))
 
 
 def pretrain_config(base: dict[str, Any], kind: str):

@@ -141,20 +141,16 @@ def pretrain(
     """
     import logging
 
-    import yaml
     from pydantic import ValidationError
+
+    from ccre.config import read_mapping
 
     logging.getLogger("accelerate").setLevel(logging.ERROR)  # no per-checkpoint INFO lines
 
     from ccre.pretraining.config import PretrainConfig
     from ccre.pretraining.trainer import Pretrainer
 
-    raw: dict = {}
-    if config is not None:
-        try:
-            raw = (json.loads if config.suffix == ".json" else yaml.safe_load)(config.read_text(encoding="utf-8")) or {}
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{config}: cannot read config: {exc}") from None
+    raw: dict = read_mapping(config, "config") if config is not None else {}
     overrides = {
         "encoder": model, "max_steps": max_steps, "epochs": epochs, "batch_size": batch_size,
         "max_length": max_length, "lr": lr, "tau": tau, "mtb_weight": mtb_weight, "self_weight": self_weight,

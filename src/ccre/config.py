@@ -18,6 +18,25 @@ from ccre.errors import ConfigError
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+
+def read_mapping(path: str | Path, what: str) -> dict:
+    """The mapping in a YAML file (JSON when the suffix is ``.json``); an empty file is ``{}``. Errors name
+    the file and say whether it could not be read, did not parse, or is not a mapping (``what`` is the kind
+    of file, for the message)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a {what} is a mapping of field names to values, not {type(raw).__name__}")
+    return raw
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -96,16 +115,7 @@ class CcreConfig(_Section):
     @classmethod
     def load(cls, path: str | Path) -> CcreConfig:
         """Read a YAML or JSON config, with errors that name the file and the field."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-        try:
-            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
-        return cls.parse(raw or {}, source=str(path))
+        return cls.parse(read_mapping(path, "config"), source=str(path))
 
     @classmethod
     def parse(cls, raw: dict, source: str = "config") -> CcreConfig:
