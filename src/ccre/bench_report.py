@@ -38,6 +38,7 @@ class Row:
     std: dict[str, float | None]
     wall_s: float  # mean wall time of one line
     overrides: dict = field(default_factory=dict)  # the config overrides of the group (empty: grid defaults)
+    date: str = ""  # date of the group's newest line
 
     @property
     def n(self) -> int:
@@ -81,7 +82,9 @@ def aggregate(records: Iterable[dict]) -> list[Row]:
     """One :class:`Row` per data set x size x method (x probed encoder, x config variant)."""
     groups: dict[tuple, dict[int, dict]] = {}
     for r in records:
-        key = (r["dataset"], int(r["train_docs"]), r["method"], record_encoder_kind(r), r.get("overrides_hash", ""))
+        # lines from different starting encoders (e.g. two pretraining runs) or settings are separate rows
+        variant = "/".join(x for x in (r.get("overrides_hash", ""), Path(str(r.get("encoder", ""))).name) if x)
+        key = (r["dataset"], int(r["train_docs"]), r["method"], record_encoder_kind(r), variant)
         groups.setdefault(key, {})[int(r["seed"])] = r  # the last line of a seed counts
     variants: dict[tuple, set[str]] = {}
     for dataset, size, method, kind, variant in groups:
@@ -95,9 +98,10 @@ def aggregate(records: Iterable[dict]) -> list[Row]:
         for name in names:
             mean[name], std[name] = mean_std([f[name] for f in figures])
         walls = [float(by_seed[s].get("wall_s", 0.0)) for s in seeds]
-        shown = variant[:6] if len(variants[(dataset, size, method, kind)]) > 1 else ""
+        shown = variant if len(variants[(dataset, size, method, kind)]) > 1 else ""
         overrides = by_seed[seeds[0]].get("overrides") or {}
-        rows.append(Row(dataset, size, method, kind, shown, seeds, mean, std, sum(walls) / len(walls), overrides))
+        newest = max(str(by_seed[s].get("date", "")) for s in seeds)
+        rows.append(Row(dataset, size, method, kind, shown, seeds, mean, std, sum(walls) / len(walls), overrides, newest))
     rows.sort(key=lambda r: (r.dataset, r.train_docs, _method_rank(r.method), r.encoder_kind != "plm", r.encoder_kind, r.variant))
     return rows
 

@@ -50,12 +50,12 @@ def _fmt(row: Row) -> str:
 
 
 class _Table:
-    """One row per (data set, size, method, probed encoder): where a method ran in several configurations,
-    the one with the most seeds (then the fewest overrides)."""
+    """One row per (data set, size, method, probed encoder): where a method ran in several configurations
+    (settings or starting encoders), the one with the most seeds, then the newest."""
 
     def __init__(self, rows: Sequence[Row]) -> None:
         self.rows: dict[tuple[str, int, str, str], Row] = {}
-        for r in sorted((r for r in rows if "F1" in r.mean), key=lambda r: (r.n, -len(r.overrides))):
+        for r in sorted((r for r in rows if "F1" in r.mean), key=lambda r: (r.n, r.date)):
             self.rows[(r.dataset, r.train_docs, r.method, r.encoder_kind)] = r
 
     def settings(self) -> list[tuple[str, int]]:
