@@ -36,6 +36,11 @@ MODES = {"mccl-mean": ("mccl", "mean"), "mccl-sum": ("mccl", "sum"), "knn": ("kn
          "centroid": ("centroid", "mean")}
 
 
+def split_dataset(dataset: str, split: str) -> str:
+    """The data set name of a rescored line: test lines keep it, others get the split as suffix."""
+    return dataset if split == "test" else f"{dataset}-{split}"
+
+
 def rescore(record: dict, split: str, docs, commit: str) -> list[dict]:
     started = time.perf_counter()
     model = RelationModel.from_pretrained(record["checkpoint"])
@@ -57,7 +62,7 @@ def rescore(record: dict, split: str, docs, commit: str) -> list[dict]:
         predictions = relations_from_decisions(docs, encoded, decided, probs.astype(np.float32), model.space, novelty)
         overrides = {"predict": mode, **({"train.mccl_pool": trained_pool} if trained_pool != "mean" else {})}
         records.append(result_record(
-            dataset=record["dataset"] if split == "test" else f"{record['dataset']}-{split}",
+            dataset=split_dataset(record["dataset"], split),
             train_docs=record["train_docs"], method=record["method"], encoder=record["encoder"], seed=record["seed"],
             metrics=score_predictions(docs, predictions, "biored"), wall_s=embed_s + time.perf_counter() - started,
             config=model.config.model_dump(), commit=commit, overrides=overrides, overrides_hash=short_hash(overrides, 10),
@@ -83,8 +88,7 @@ def main() -> None:
         for record in cells:
             if record["dataset"] != "biored":
                 continue
-            name = record["dataset"] if split == "test" else f"{record['dataset']}-{split}"
-            if (record["checkpoint"], name) in done:
+            if (record["checkpoint"], split_dataset(record["dataset"], split)) in done:
                 continue
             docs = docs or read_documents(split_path(record["dataset"], split, data_dir))
             lines = rescore(record, split, docs, commit)

@@ -18,7 +18,6 @@ from ccre.errors import ConfigError
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-
 def read_mapping(path: str | Path, what: str) -> dict:
     """The mapping in a YAML file (JSON when the suffix is ``.json``); an empty file is ``{}``. Errors name
     the file and say whether it could not be read, did not parse, or is not a mapping (``what`` is the kind
@@ -36,6 +35,7 @@ def read_mapping(path: str | Path, what: str) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a {what} is a mapping of field names to values, not {type(raw).__name__}")
     return raw
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
