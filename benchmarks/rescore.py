@@ -3,6 +3,9 @@
 Usage: python benchmarks/rescore.py [--results benchmarks/results/study.jsonl] [--splits dev test]
                                     [--out benchmarks/results/variants.jsonl]
 
+``--results benchmarks/results/variants.jsonl`` rescores the variant cells kept there (e.g. MCCL trained
+with ``train.mccl_pool=sum``); lines that are themselves rescores are never rescored.
+
 For each result line of a SupCon or MCCL cell that kept its checkpoint (``ccre bench --keep-checkpoints``),
 the pair embeddings of each split are computed once, then scored against the checkpoint's memory of training
 instances with ``mccl`` (mean and sum pooling), ``knn`` and ``centroid`` inference. Each (checkpoint, split,
@@ -81,7 +84,8 @@ def main() -> None:
     data_dir = resolve_data_dir(args.data_dir)
     done = {(r.get("checkpoint"), r["dataset"]) for r in read_results(args.out)} if args.out.exists() else set()
     cells = [r for r in read_results(args.results)
-             if r.get("checkpoint") and Path(r["checkpoint"]).exists() and r["method"].endswith(("+supcon", "+mccl"))]
+             if r.get("checkpoint") and Path(r["checkpoint"]).exists() and r["method"].endswith(("+supcon", "+mccl"))
+             and "rescored_from" not in r]  # a results file may hold both bench cells and their rescores
     commit = git_commit()
     for split in args.splits:
         docs = None
