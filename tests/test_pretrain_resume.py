@@ -51,6 +51,12 @@ def test_stopped_and_resumed_equals_straight(tmp_path):
     saved = load_file(str(straight / PAIR_EMBEDDER_FILE))
     assert torch.equal(model.pair_embedder.hidden.weight, saved["hidden.weight"])
     assert method_name(cfg) == "mtb+ce"
+    # ... unless asked for a fresh one (probing the pretrained encoder alone), which keeps the encoder
+    space = model.space
+    fresh = RelationModel.create(cfg, space, pretrained_pair_embedder=False)
+    assert not torch.equal(fresh.pair_embedder.hidden.weight, saved["hidden.weight"])
+    for (name, p), (_, q) in zip(model.encoder.named_parameters(), fresh.encoder.named_parameters()):
+        assert name.startswith("pooler.") or torch.equal(p, q), name  # the pooler is unused and not saved
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):

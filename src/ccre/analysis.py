@@ -21,6 +21,7 @@ import numpy as np
 from ccre.config import CcreConfig
 from ccre.documents import Document
 from ccre.embedding import build_memory, embed_encoded
+from ccre.errors import ConfigError
 from ccre.evaluation import Scheme, score_predictions
 from ccre.inference import relations_from_decisions
 from ccre.labels import NO_RELATION, LabelSpace, pair_targets
@@ -30,14 +31,21 @@ from ccre.runtime import pick_device, seed_everything
 
 
 def load_for_embedding(
-    name_or_path: str | Path, space: LabelSpace, seed: int = 13, device: str | None = None
+    name_or_path: str | Path, space: LabelSpace, seed: int = 13, device: str | None = None,
+    fresh_pair_embedder: bool = False,
 ) -> RelationModel:
-    """A trained checkpoint as it is, or a fresh model on an encoder (seeded, so repeatable)."""
+    """A trained checkpoint as it is, or a fresh model on an encoder (seeded, so repeatable);
+    ``fresh_pair_embedder`` leaves out the pair embedder of a ``ccre pretrain`` output (only its encoder is
+    used, under a seeded, untrained pair embedder)."""
     if (Path(name_or_path) / "heads.safetensors").exists():
+        if fresh_pair_embedder:
+            raise ConfigError(f"{name_or_path} is a finetuned checkpoint: --fresh-pair-embedder applies to "
+                              "encoders and ccre pretrain outputs")
         return RelationModel.from_pretrained(name_or_path, pick_device(device))
     seed_everything(seed)
     config = CcreConfig().with_overrides({"encoder.name": str(name_or_path)})
-    return RelationModel.create(config, space).to(pick_device(device)).eval()
+    model = RelationModel.create(config, space, pretrained_pair_embedder=not fresh_pair_embedder)
+    return model.to(pick_device(device)).eval()
 
 
 def probe_encoder(
@@ -48,10 +56,12 @@ def probe_encoder(
     k: int = 5,
     seed: int = 13,
     device: str | None = None,
+    fresh_pair_embedder: bool = False,
 ) -> dict[str, dict]:
-    """Metrics of ``probe-softmax``, ``probe-centroid`` and ``probe-knn`` on frozen pair embeddings."""
+    """Metrics of ``probe-softmax``, ``probe-centroid`` and ``probe-knn`` on frozen pair embeddings
+    (``fresh_pair_embedder``: see :func:`load_for_embedding`)."""
     space = LabelSpace.from_documents(train_docs)
-    model = load_for_embedding(model_name, space, seed, device)
+    model = load_for_embedding(model_name, space, seed, device, fresh_pair_embedder)
     if model.space != space:
         model.space = space  # a checkpoint probed on other data: only its embedding is used
     enc = model.document_encoder

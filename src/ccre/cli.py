@@ -390,6 +390,9 @@ def probe(
     train_docs: Annotated[int, typer.Option(help="training documents the probes are fit on")] = 20,
     k: Annotated[int, typer.Option(help="neighbours of the kNN probe")] = 5,
     seed: Annotated[int, typer.Option()] = 13,
+    fresh_pair_embedder: Annotated[bool, typer.Option(
+        help="probe a ccre pretrain output's encoder under a seeded, untrained pair embedder instead of its "
+        "pretrained one")] = False,
     results: Annotated[Optional[Path], typer.Option(help="append one JSON line per probe to this file")] = None,
     data_dir: DataDir = None,
     device: Annotated[Optional[str], typer.Option()] = None,
@@ -408,13 +411,17 @@ def probe(
     started = time.perf_counter()
     commit = git_commit()
     train_docs_, test_docs, test_path = _train_test(dataset, train_file, test_file, train_docs, seed, data_dir)
-    scores = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)), k, seed, device)
+    scores = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)), k, seed, device,
+                           fresh_pair_embedder)
     wall = time.perf_counter() - started
+    # a variant is told apart in reports by its overrides
+    variant = {"overrides": {"probe.pair_embedder": "fresh"}, "overrides_hash": "fresh-pair"} if fresh_pair_embedder else {}
     for method, metrics in scores.items():
         if results:
             append_jsonl(results, result_record(
                 dataset=dataset.value if dataset else str(train_file), train_docs=len(train_docs_),
                 method=method, encoder=model, seed=seed, metrics=metrics, wall_s=wall, config={"k": k}, commit=commit,
+                **variant,
             ))
         if not as_json:
             out.print(_metrics_table(metrics, f"{method} on {model}"))

@@ -167,14 +167,15 @@ class RelationModel(nn.Module):
         )
 
     @classmethod
-    def create(cls, config: CcreConfig, space: LabelSpace) -> RelationModel:
+    def create(cls, config: CcreConfig, space: LabelSpace, pretrained_pair_embedder: bool = True) -> RelationModel:
         """A new model on ``config.encoder.name``. When that is a ``ccre pretrain`` output, its pretrained
         pair embedder (``pair_embedder.safetensors``) is loaded too: continual finetuning starts from the
-        very embedding that pretraining shaped."""
+        very embedding that pretraining shaped. ``pretrained_pair_embedder=False`` keeps a freshly initialized
+        one (to tell what pretraining did to the encoder from what it did to the pair embedder)."""
         encoder, tokenizer = load_encoder(config.encoder.name)
         model = cls(config, space, encoder, tokenizer)
         pretrained = Path(config.encoder.name) / PAIR_EMBEDDER_FILE
-        if pretrained.exists():
+        if pretrained_pair_embedder and pretrained.exists():
             state = load_file(str(pretrained))
             if state["hidden.weight"].shape != model.pair_embedder.hidden.weight.shape:
                 raise ConfigError(f"{pretrained} has pair_dim {state['hidden.weight'].shape[0]}, the config asks for "
