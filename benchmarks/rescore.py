@@ -82,7 +82,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     data_dir = resolve_data_dir(args.data_dir)
-    done = {(r.get("checkpoint"), r["dataset"]) for r in read_results(args.out)} if args.out.exists() else set()
+    done = ({(r.get("checkpoint"), r["dataset"]) for r in read_results(args.out) if "rescored_from" in r}
+            if args.out.exists() else set())
     cells = [r for r in read_results(args.results)
              if r.get("checkpoint") and Path(r["checkpoint"]).exists() and r["method"].endswith(("+supcon", "+mccl"))
              and "rescored_from" not in r]  # a results file may hold both bench cells and their rescores
