@@ -44,6 +44,11 @@ def split_dataset(dataset: str, split: str) -> str:
     return dataset if split == "test" else f"{dataset}-{split}"
 
 
+def is_rescore(record: dict) -> bool:
+    """Whether a result line was written by this script (a results file may hold bench cells and rescores)."""
+    return "rescored_from" in record
+
+
 def rescore(record: dict, split: str, docs, commit: str) -> list[dict]:
     started = time.perf_counter()
     model = RelationModel.from_pretrained(record["checkpoint"])
@@ -82,11 +87,11 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     data_dir = resolve_data_dir(args.data_dir)
-    done = ({(r.get("checkpoint"), r["dataset"]) for r in read_results(args.out) if "rescored_from" in r}
+    done = ({(r.get("checkpoint"), r["dataset"]) for r in read_results(args.out) if is_rescore(r)}
             if args.out.exists() else set())
     cells = [r for r in read_results(args.results)
              if r.get("checkpoint") and Path(r["checkpoint"]).exists() and r["method"].endswith(("+supcon", "+mccl"))
-             and "rescored_from" not in r]  # a results file may hold both bench cells and their rescores
+             and not is_rescore(r)]
     commit = git_commit()
     for split in args.splits:
         docs = None
