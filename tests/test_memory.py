@@ -20,15 +20,20 @@ def _memory(n: int = 1000, dim: int = 64, num_labels: int = 4, seed: int = 0) ->
     return memory
 
 
-def test_search_matches_brute_force_topk() -> None:
+@pytest.mark.parametrize("num_queries", [5, 50, 1200])  # faiss's own kernel, BLAS (scoped), faiss's own again
+def test_search_matches_brute_force_topk(num_queries: int) -> None:
+    import faiss
+
     memory = _memory()
-    queries = torch.randn(50, 64, generator=torch.Generator().manual_seed(1))
+    threshold = faiss.cvar.distance_compute_blas_threshold
+    queries = torch.randn(num_queries, 64, generator=torch.Generator().manual_seed(1))
     scores, indices = memory.search(queries, k=10)
     stored = torch.nn.functional.normalize(torch.from_numpy(memory.vectors), dim=1)
     sims = torch.nn.functional.normalize(queries, dim=1) @ stored.T
     expected_scores, expected_indices = sims.topk(10, dim=1)
     assert np.array_equal(indices, expected_indices.numpy())
     np.testing.assert_allclose(scores, expected_scores.numpy(), atol=1e-5)
+    assert faiss.cvar.distance_compute_blas_threshold == threshold  # the process-wide setting is restored
 
 
 def test_vectors_are_normalized_and_k_is_capped() -> None:

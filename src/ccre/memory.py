@@ -13,7 +13,8 @@ and loading checks that both describe the same entries.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,11 @@ from ccre.io import atomic_open
 
 INDEX_FILE = "index.faiss"
 META_FILE = "meta.npz"
+# faiss (1.15, pip wheel) scores batches of fewer than ``distance_compute_blas_threshold`` queries with its
+# per-pair SIMD kernel; for 20 to ~1,000 queries that is up to 10x slower than its BLAS path on this
+# project's CPUs (100 queries against 10^5 vectors: 740 ms against 77 ms), so searches of that size
+# switch to BLAS for their duration. Larger batches keep faiss's own choice (faster there).
+BLAS_QUERY_RANGE = (20, 1000)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,21 @@ def l2_normalize(x: np.ndarray | torch.Tensor) -> np.ndarray:
     x = _float32(x)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+@contextmanager
+def _blas_threshold(value: int | None) -> Iterator[None]:
+    """Within the block, faiss uses BLAS for batches of at least ``value`` queries (``None``: unchanged);
+    the process-wide setting is restored afterwards."""
+    if value is None:
+        yield
+        return
+    before = faiss.cvar.distance_compute_blas_threshold
+    faiss.cvar.distance_compute_blas_threshold = value
+    try:
+        yield
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = before
 
 
 class EmbeddingMemory:
@@ -104,7 +125,9 @@ class EmbeddingMemory:
         entries of each (normalized) query; ``k`` is capped at the memory size."""
         if len(self) == 0:
             raise ValueError("search in an empty memory")
-        return self._index.search(l2_normalize(queries), min(k, len(self)))
+        queries = l2_normalize(queries)
+        with _blas_threshold(BLAS_QUERY_RANGE[0] if BLAS_QUERY_RANGE[0] <= len(queries) < BLAS_QUERY_RANGE[1] else None):
+            return self._index.search(queries, min(k, len(self)))
 
     @property
     def vectors(self) -> np.ndarray:
