@@ -176,6 +176,8 @@ def train(
         cfg, data_dir=data_dir, output=output, results=results, device=device,
         show_progress=progress, lenient=lenient, resume=resume,
     )
+    if outcome is None:  # not the main process of `accelerate launch`
+        return
     if as_json:
         out.print_json(json.dumps(outcome.metrics))
         return
