@@ -363,6 +363,24 @@ def memory_add(
     console.print(f"{added} instances from {len(docs)} documents added to the memory of {model}")
 
 
+@memory_app.command("index")
+@friendly_errors
+def memory_index(
+    model: Annotated[Path, typer.Option(help="checkpoint directory written by ccre train")],
+    kind: Annotated[str, typer.Option(help="exact (brute force) or hnsw (approximate, for large memories)")] = "hnsw",
+    ef_search: Annotated[int, typer.Option(min=1, help="hnsw: search beam width (larger: slower, more exact)")] = 128,
+) -> None:
+    """Rebuild a trained model's memory index: HNSW for fast approximate kNN over large memories."""
+    from ccre.memory import EmbeddingMemory
+
+    if kind not in ("exact", "hnsw"):
+        raise CcreError(f"--kind must be exact or hnsw, not {kind!r}")
+    memory = EmbeddingMemory.load(model / "memory")
+    memory.reindex(kind, ef_search=ef_search)  # type: ignore[arg-type]
+    memory.save(model / "memory")
+    console.print(f"memory of {model}: {len(memory)} instances, {kind} index")
+
+
 def _train_test(dataset: Optional[Dataset], train_file, test_file, train_docs: int, seed: int, data_dir):
     """Training subset and test documents from a data set or explicit files (as ``ccre train`` picks them)."""
     from ccre.config import CcreConfig
