@@ -106,3 +106,33 @@ def test_centroid_scores_by_hand() -> None:
     # multi-hot entry 2 counts in both: class 0 = mean((1,0),(1,0)) = (1,0); class 1 = (1,2)/3 -> /sqrt5
     scores = centroid_scores(np.array([[0.0, 1.0]]), vectors, targets)
     np.testing.assert_allclose(scores, [[0.0, 2 / np.sqrt(5)]])
+
+
+def test_hnsw_index_finds_most_true_neighbours_and_round_trips(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from ccre.cli import app
+
+    rng = np.random.default_rng(3)
+    centers = rng.standard_normal((20, 32)).astype(np.float32)
+    vectors = centers[rng.integers(0, 20, 3000)] + 0.5 * rng.standard_normal((3000, 32)).astype(np.float32)
+    queries = centers[rng.integers(0, 20, 50)] + 0.5 * rng.standard_normal((50, 32)).astype(np.float32)
+    memory = EmbeddingMemory(32, 2)
+    memory.add(vectors, np.eye(2, dtype=np.float32)[rng.integers(0, 2, 3000)])
+    exact = memory.search(queries, 10)[1]
+    stored = memory.vectors
+    (tmp_path / "ckpt").mkdir()
+    memory.save(tmp_path / "ckpt" / "memory")
+    result = CliRunner().invoke(app, ["memory", "index", "--model", str(tmp_path / "ckpt"), "--ef-search", "64"])
+    assert result.exit_code == 0, result.output
+    hnsw = EmbeddingMemory.load(tmp_path / "ckpt" / "memory")
+    assert hnsw.index_kind == "hnsw" and len(hnsw) == 3000 and hnsw._index.hnsw.efSearch == 64
+    np.testing.assert_array_equal(hnsw.vectors, stored)  # entries keep their positions
+    found = hnsw.search(queries, 10)[1]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)])
+    assert recall >= 0.9
+    hnsw.reindex("exact")
+    assert hnsw.index_kind == "exact"
+    np.testing.assert_array_equal(hnsw.search(queries, 10)[1], exact)
+    bad = CliRunner().invoke(app, ["memory", "index", "--model", str(tmp_path / "ckpt"), "--kind", "ivf"])
+    assert bad.exit_code == 1

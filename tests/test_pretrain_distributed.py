@@ -1,4 +1,4 @@
-"""Two CPU processes (``accelerate launch --num_processes 2 --cpu``, gloo) give the losses of one process on
+"""Two CPU processes (``torchrun --nproc_per_node 2``, gloo) give the losses of one process on
 the same global batch: pair embeddings are gathered with gradients across processes."""
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ def _run(args: list[str], out: Path) -> list[dict]:
 
 def test_two_processes_match_one(tmp_path):
     one = _run([sys.executable], tmp_path / "one")
-    two = _run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                "--main_process_port", "29517"], tmp_path / "two")
+    # torchrun starts two processes (`accelerate launch --cpu` without MPI starts only one)
+    two = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"],
+               tmp_path / "two")
     assert len(one) == len(two) == 2
     assert float(one[0]["mtb"]) > 0  # positives were in the batch: the gather matters
     for a, b in zip(one, two):

@@ -68,6 +68,17 @@ def test_streamed_file_equals_whole_file_prediction(model, biored_docs, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.pubtator", "out.pubtator", "ref.pubtator"]  # no temp left
 
 
+def test_freed_memory_is_released_after_every_chunk(model, biored_docs, tmp_path: Path, monkeypatch) -> None:
+    import ccre.streaming
+    from ccre.runtime import release_free_memory
+
+    calls = []
+    monkeypatch.setattr(ccre.streaming, "release_free_memory", lambda: calls.append(1) or release_free_memory())
+    src = _pubtator(tmp_path, "in.pubtator", biored_docs[:5])
+    predict_path(Predictor(model, batch_size=2), src, tmp_path / "out.pubtator", chunk_size=2)
+    assert len(calls) == 3  # chunks of 2, 2 and 1 documents
+
+
 def test_iter_documents_reads_pubtator_lazily(biored_docs, tmp_path: Path) -> None:
     src = _pubtator(tmp_path, "in.pubtator", biored_docs[:3])
     with open(src, "a", encoding="utf-8") as f:

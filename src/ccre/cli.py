@@ -176,6 +176,8 @@ def train(
         cfg, data_dir=data_dir, output=output, results=results, device=device,
         show_progress=progress, lenient=lenient, resume=resume,
     )
+    if outcome is None:  # not the main process of `accelerate launch`
+        return
     if as_json:
         out.print_json(json.dumps(outcome.metrics))
         return
@@ -359,6 +361,24 @@ def memory_add(
     docs = [d for f in files for d in read_documents(f)]
     added = add_to_memory(model, docs, device)
     console.print(f"{added} instances from {len(docs)} documents added to the memory of {model}")
+
+
+@memory_app.command("index")
+@friendly_errors
+def memory_index(
+    model: Annotated[Path, typer.Option(help="checkpoint directory written by ccre train")],
+    kind: Annotated[str, typer.Option(help="exact (brute force) or hnsw (approximate, for large memories)")] = "hnsw",
+    ef_search: Annotated[int, typer.Option(min=1, help="hnsw: search beam width (larger: slower, more exact)")] = 128,
+) -> None:
+    """Rebuild a trained model's memory index: HNSW for fast approximate kNN over large memories."""
+    from ccre.memory import EmbeddingMemory
+
+    if kind not in ("exact", "hnsw"):
+        raise CcreError(f"--kind must be exact or hnsw, not {kind!r}")
+    memory = EmbeddingMemory.load(model / "memory")
+    memory.reindex(kind, ef_search=ef_search)  # type: ignore[arg-type]
+    memory.save(model / "memory")
+    console.print(f"memory of {model}: {len(memory)} instances, {kind} index")
 
 
 def _train_test(dataset: Optional[Dataset], train_file, test_file, train_docs: int, seed: int, data_dir):

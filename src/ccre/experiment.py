@@ -19,6 +19,7 @@ from ccre.io import append_jsonl
 from ccre.model import RelationModel
 from ccre.results import result_record
 from ccre.runtime import git_commit
+from ccre.distributed import is_main_process
 from ccre.training import STATE_FILE, train_model
 
 
@@ -76,9 +77,10 @@ def train_and_evaluate(
     show_progress: bool = True,
     lenient: bool = False,
     resume: bool = False,
-) -> RunOutcome:
+) -> RunOutcome | None:
     """Train on the configured training subset, save the checkpoint, evaluate on the test split and
-    append one result line to ``results`` (when given)."""
+    append one result line to ``results`` (when given). Under ``accelerate launch`` only the main process
+    does all after training; the others return ``None``."""
     if resume and output is None:
         raise ConfigError("--resume needs the --output directory of the interrupted run")
     started = time.perf_counter()
@@ -90,6 +92,8 @@ def train_and_evaluate(
     model = train_model(
         config, train_docs, device=device, show_progress=show_progress, state_dir=output, resume=resume
     )
+    if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
+        return None
     if output is not None:
         model.save_pretrained(output)
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state

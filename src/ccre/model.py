@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -204,18 +205,29 @@ class RelationModel(nn.Module):
         """The pair embeddings ``h`` ``(P, D)`` of every candidate pair in the batch."""
         return self.pair_embeddings(self.encode_entities(batch), batch.pair_heads, batch.pair_tails)
 
-    def loss(self, batch: Batch, ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Objective loss (plus the novelty head's) of a batch; ``ids`` identify its training instances."""
+    def loss(
+        self,
+        batch: Batch,
+        ids: torch.Tensor | None = None,
+        gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Objective loss (plus the novelty head's) of a batch; ``ids`` identify its training instances.
+
+        ``gather`` (data-parallel training, :func:`ccre.distributed.gather_rows`) turns this process's
+        per-pair rows into those of the global batch, whose loss is then computed; ``ids`` are global."""
         if batch.targets is None:
             raise ValueError("training batches need targets")
-        h = self.embed_pairs(batch)
-        loss = self.objective.loss(h, batch.targets, ids)
-        if self.novelty_head is not None and batch.novelty is not None:
-            has = batch.novelty >= 0
+        h, targets, novelty = self.embed_pairs(batch), batch.targets, batch.novelty
+        if gather is not None:
+            h, targets = gather(h), gather(targets)
+            novelty = gather(novelty) if novelty is not None else None
+        loss = self.objective.loss(h, targets, ids)
+        if self.novelty_head is not None and novelty is not None:
+            has = novelty >= 0
             if has.any():
                 logits = self.novelty_head(h[has]).squeeze(-1)
                 loss = loss + self.config.train.novelty_weight * nn.functional.binary_cross_entropy_with_logits(
-                    logits, batch.novelty[has].float()
+                    logits, novelty[has].float()
                 )
         return loss
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import gc
 import os
 import platform
 import random
@@ -18,6 +22,31 @@ def pick_device(requested: str | None = None) -> torch.device:
     if requested:
         return torch.device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or ``None`` where the C library has none (macOS, musl, Windows)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand the heap memory freed so far back to the operating system.
+
+    PyTorch on CPU allocates and frees buffers of many sizes (each batch has other lengths); glibc keeps
+    freed blocks for reuse, so a long prediction run's resident size creeps upwards although nothing is
+    kept (measured over 300 BioRED test documents in chunks of 50: 744 MiB resident after the first
+    chunk, 818 after the sixth; with this called after every chunk, 522 then 524). Called
+    between chunks of streaming prediction; a no-op where the C library cannot trim.
+    """
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def seed_everything(seed: int) -> None:

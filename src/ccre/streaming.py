@@ -2,7 +2,8 @@
 
 ``ccre predict`` over a large file or a directory of files goes through :func:`predict_path`. PubTator is
 read line by line (:func:`ccre.formats.iter_documents`) and its output, like a DocRED result list, is
-appended to a temporary file chunk by chunk, so memory stays flat however many documents there are;
+appended to a temporary file chunk by chunk, and the heap memory freed after each chunk is handed back to
+the operating system, so memory stays flat however many documents there are;
 BioC (XML/JSON) and DocRED input files are parsed whole (their formats are one JSON/XML tree), and a BioC
 output file is written whole at the end. Every output file appears only when complete: it is written
 under a temporary name beside its final one and renamed into place.
@@ -25,6 +26,7 @@ from ccre.formats.pubtator import dumps as pubtator_dumps
 from ccre.inference import PredictedRelation, Predictor, docred_result_list, explanations, with_predictions
 from ccre.io import atomic_open
 from ccre.progress import progress_bar
+from ccre.runtime import release_free_memory
 
 DEFAULT_CHUNK = 256
 """Documents read, predicted and written at a time."""
@@ -140,6 +142,8 @@ def predict_file(
                 kept.extend(with_predictions(chunk, predictions))
             if why is not None:
                 _write_explanations(why, chunk, predictions)
+            del predictions
+            release_free_memory()  # flat resident memory however many chunks follow
             if on_chunk is not None:
                 on_chunk(len(chunk))
         if result_list is not None:

@@ -3,6 +3,10 @@
 Contrastive objectives compare each anchor with a memory of every training instance's embedding, rebuilt
 at the start of every epoch. Every trained model ends with a memory of the training instances embedded by
 the final weights (for kNN inference and explanations).
+
+Under ``accelerate launch`` (several processes, GPUs or machines) each step's documents are split among
+the processes and the loss is that of the whole batch (:mod:`ccre.distributed`): the same updates as one
+process taking the same batches, up to floating-point order and dropout.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ import torch
 from transformers import get_linear_schedule_with_warmup
 
 from ccre.config import CcreConfig
+from ccre.distributed import Workers, average_gradients, gather_rows, shard_bounds, workers
 from ccre.documents import Document
 from ccre.embedding import build_memory
-from ccre.errors import CcreError
+from ccre.encoding import EncodedDocument
+from ccre.errors import CcreError, ConfigError
 from ccre.labels import LabelSpace
 from ccre.model import RelationModel
 from ccre.progress import progress_bar
-from ccre.runtime import pick_device, seed_everything
+from ccre.runtime import seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +74,22 @@ def _load_state(path: Path, config: CcreConfig, doc_ids: list[str]) -> dict:
     return state
 
 
+def batch_loss(
+    model: RelationModel, encoded: Sequence[EncodedDocument], idx: list[int], first_pair: np.ndarray, team: Workers
+) -> torch.Tensor:
+    """The loss of the documents ``idx`` (one step's batch). With several processes each embeds its
+    contiguous share of ``idx`` and the rows are gathered; a process whose share is empty embeds the first
+    document as a stand-in that contributes no rows, so that it still joins the gather and its backward."""
+    ids = torch.from_numpy(np.concatenate([np.arange(first_pair[i], first_pair[i + 1]) for i in idx]))
+    if team.world == 1:
+        return model.loss(model.collate([encoded[i] for i in idx]).to(model.device), ids.to(model.device))
+    shares = [idx[a:b] for a, b in shard_bounds(len(idx), team.world)]
+    sizes = [sum(len(encoded[i].pairs) for i in share) for share in shares]
+    mine = shares[team.rank] or idx[:1]
+    batch = model.collate([encoded[i] for i in mine]).to(model.device)
+    return model.loss(batch, ids.to(model.device), gather=lambda rows: gather_rows(rows, sizes, team.rank))
+
+
 def train_model(
     config: CcreConfig,
     train_docs: Sequence[Document],
@@ -82,12 +104,19 @@ def train_model(
     With ``state_dir``, the full training state (weights, optimizer, schedule, random generators) is saved
     there after every epoch; ``resume=True`` continues from it, ending in exactly the state a run without
     interruption reaches. The state file is removed once training finishes.
+
+    Launched on several processes (``accelerate launch``), every process returns the same model and only
+    the main one writes the state and shows progress; resuming restores weights, optimizer and schedule,
+    while dropout draws restart from the seed.
     """
+    team = workers(device)
+    if team.world > config.train.batch_size:
+        raise ConfigError(f"batch_size {config.train.batch_size} is smaller than the number of processes ({team.world})")
     seed_everything(config.train.seed)
     # parallel CPU reductions (index_add, embedding gradients) otherwise add in varying order
     torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
     space = LabelSpace.from_documents(train_docs)
-    model = RelationModel.create(config, space).to(pick_device(device))
+    model = RelationModel.create(config, space).to(team.device)
     docs = [d for d in train_docs if len(d.entities) >= 2]
     if not docs:
         raise CcreError("no training document has two or more entities")
@@ -126,24 +155,26 @@ def train_model(
         torch.set_rng_state(state["torch_rng"])
         start_epoch = state["epoch"] + 1
         logger.info("resuming after epoch %d from %s", start_epoch, state_path)
+    if team.world > 1:  # identical initial weights (same seed) but a dropout stream per process
+        torch.manual_seed(tc.seed + 1000 * start_epoch + team.rank)
     started = time.perf_counter()
     model.train()
-    with progress_bar(show_progress) as progress:
+    with progress_bar(show_progress and team.is_main) as progress:
         task = progress.add_task("training", total=total, completed=start_epoch * steps_per_epoch)
         for epoch in range(start_epoch, tc.epochs):
             if model.objective.uses_memory:
                 model.set_memory(build_memory(model, docs, encoded))
             epoch_loss = 0.0
             for step, idx in enumerate(length_bucketed_batches(lengths, tc.batch_size, rng)):
-                batch = model.collate([encoded[i] for i in idx]).to(model.device)
-                ids = torch.from_numpy(np.concatenate([np.arange(first_pair[i], first_pair[i + 1]) for i in idx]))
-                loss = model.loss(batch, ids.to(model.device))
+                loss = batch_loss(model, encoded, idx, first_pair, team)
                 if not torch.isfinite(loss):
                     raise CcreError(
                         f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; lower the learning "
                         "rate or check the input documents"
                     )
                 loss.backward()
+                if team.world > 1:
+                    average_gradients(model.parameters(), team.world)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
@@ -154,7 +185,7 @@ def train_model(
                 "epoch %d/%d: mean loss %.4f (%.0f s)",
                 epoch + 1, tc.epochs, epoch_loss / steps_per_epoch, time.perf_counter() - started,
             )
-            if state_path is not None:
+            if state_path is not None and team.is_main:
                 state_path.parent.mkdir(parents=True, exist_ok=True)
                 _save_state(
                     state_path, epoch=epoch, config=config.model_dump(), doc_ids=doc_ids,

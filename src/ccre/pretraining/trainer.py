@@ -36,6 +36,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
 
+from ccre.distributed import gather_rows
 from ccre.documents import Document
 from ccre.encoding import Batch, DocumentEncoder, EncodedDocument, collate
 from ccre.errors import CcreError, ConfigError
@@ -376,13 +377,8 @@ class Pretrainer:
         """Embeddings of every process, with gradients, in global batch order."""
         if world == 1:
             return local
-        import torch.distributed.nn as dist_nn
-
         sizes = [sum(len(it) - 1 for it in items[r::world]) for r in range(world)]
-        pad = max(sizes) - local.shape[0]
-        padded = torch.cat([local, local.new_zeros(pad, local.shape[1])]) if pad else local
-        parts = dist_nn.all_gather(padded)
-        gathered = torch.cat([p[:n] for p, n in zip(parts, sizes)])
+        gathered = gather_rows(local, sizes, self.acc.process_index)
         offsets = np.cumsum([0] + [len(it) - 1 for it in items])
         order = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for r in range(world)
                                 for i in range(r, len(items), world)])
