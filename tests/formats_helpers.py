@@ -21,6 +21,18 @@ def data_file(relative: str) -> Path:
     return path
 
 
+def tiny_biored_split(tmp: Path, config: str) -> dict[str, Path]:
+    """Three BioRED training and two test documents as PubTator files, and ``config`` as ``tiny.yaml``, in
+    ``tmp``: the inputs of the tests that run ``ccre train`` end to end in a subprocess."""
+    from ccre.formats import read_documents, write_documents
+
+    train, test = tmp / "train.pubtator", tmp / "test.pubtator"
+    write_documents(read_documents(data_file("biored/Train.PubTator"))[:3], train, "pubtator")
+    write_documents(read_documents(data_file("biored/Test.PubTator"))[:2], test, "pubtator")
+    (tmp / "tiny.yaml").write_text(config)
+    return {"train": train, "test": test, "config": tmp / "tiny.yaml", "dir": tmp}
+
+
 def view(doc: Document) -> tuple[Any, ...]:
     """What a round trip must keep: mentions, entities (with their mentions and KB IDs) and relations."""
     entities = [(e.id, e.type, list(e.mentions), e.kb_ids, e.name) for e in doc.entities]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from ccre.formats import read_documents, write_documents
-from formats_helpers import data_file
+from ccre.formats import read_documents
+from formats_helpers import tiny_biored_split
 
 CONFIG = """
 encoder: {max_length: 96, window_overlap: 24}
@@ -30,12 +30,7 @@ def _ccre(*args: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("resume")
-    train, test = tmp / "train.pubtator", tmp / "test.pubtator"
-    write_documents(read_documents(data_file("biored/Train.PubTator"))[:3], train, "pubtator")
-    write_documents(read_documents(data_file("biored/Test.PubTator"))[:2], test, "pubtator")
-    (tmp / "tiny.yaml").write_text(CONFIG)
-    return {"train": train, "test": test, "config": tmp / "tiny.yaml", "dir": tmp}
+    return tiny_biored_split(tmp_path_factory.mktemp("resume"), CONFIG)
 
 
 def _train(files: dict[str, Path], out: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -16,9 +16,8 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
 from ccre.config import DEFAULT_ENCODER
-from ccre.formats import read_documents, write_documents
 from ccre.model import resolve_encoder_path
-from formats_helpers import data_file
+from formats_helpers import tiny_biored_split
 
 CONFIG = """
 encoder: {name: ENCODER, max_length: 96, window_overlap: 24, dropout: 0.0}
@@ -33,17 +32,13 @@ LAUNCH = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("ddp")
-    train, test = tmp / "train.pubtator", tmp / "test.pubtator"
-    write_documents(read_documents(data_file("biored/Train.PubTator"))[:3], train, "pubtator")
-    write_documents(read_documents(data_file("biored/Test.PubTator"))[:2], test, "pubtator")
     # the default encoder without dropout (each process draws its own masks, so runs with dropout differ)
     encoder_dir = tmp / "encoder-no-dropout"
     path = resolve_encoder_path(DEFAULT_ENCODER)
     encoder = AutoModel.from_pretrained(path, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     encoder.save_pretrained(encoder_dir)
     AutoTokenizer.from_pretrained(path).save_pretrained(encoder_dir)
-    (tmp / "tiny.yaml").write_text(CONFIG.replace("ENCODER", str(encoder_dir)))
-    return {"train": train, "test": test, "config": tmp / "tiny.yaml", "dir": tmp}
+    return tiny_biored_split(tmp, CONFIG.replace("ENCODER", str(encoder_dir)))
 
 
 def _train(files: dict[str, Path], launcher: list[str], out: Path, objective: str) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ccre.config import CcreConfig
 from ccre.data import resolve_data_dir, sample_documents, split_path
+from ccre.distributed import is_main_process
 from ccre.documents import Document
 from ccre.errors import ConfigError
 from ccre.evaluation import score_predictions, scheme_for_format
@@ -19,7 +20,6 @@ from ccre.io import append_jsonl
 from ccre.model import RelationModel
 from ccre.results import result_record
 from ccre.runtime import git_commit
-from ccre.distributed import is_main_process
 from ccre.training import STATE_FILE, train_model
 
 

@@ -63,14 +63,15 @@ def l2_normalize(x: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 @contextmanager
-def _blas_threshold(value: int | None) -> Iterator[None]:
-    """Within the block, faiss uses BLAS for batches of at least ``value`` queries (``None``: unchanged);
+def _blas_for(num_queries: int) -> Iterator[None]:
+    """Within the block, a search of ``num_queries`` in ``BLAS_QUERY_RANGE`` takes faiss's BLAS path;
     the process-wide setting is restored afterwards."""
-    if value is None:
+    low, high = BLAS_QUERY_RANGE
+    if not low <= num_queries < high:
         yield
         return
     before = faiss.cvar.distance_compute_blas_threshold
-    faiss.cvar.distance_compute_blas_threshold = value
+    faiss.cvar.distance_compute_blas_threshold = low
     try:
         yield
     finally:
@@ -130,7 +131,7 @@ class EmbeddingMemory:
         if len(self) == 0:
             raise ValueError("search in an empty memory")
         queries = l2_normalize(queries)
-        with _blas_threshold(BLAS_QUERY_RANGE[0] if BLAS_QUERY_RANGE[0] <= len(queries) < BLAS_QUERY_RANGE[1] else None):
+        with _blas_for(len(queries)):
             return self._index.search(queries, min(k, len(self)))
 
     @property
