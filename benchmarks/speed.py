@@ -21,9 +21,11 @@ Parts (each measured in its own subprocess, so that one part's memory does not c
   smallest ``nprobe`` reaching recall@10 >= 0.95 against exact) and faiss HNSW (the smallest ``efSearch``
   doing so); ms per 100 queries (one batch of 100, median of repeats). Target: 10^6 in <= 100 ms at
   recall@10 >= 0.95.
-- ``stream``: ``ccre predict``'s streaming path (:func:`ccre.streaming.predict_path`, chunks of 256) over
+- ``stream``: ``ccre predict``'s streaming path (:func:`ccre.streaming.predict_file`, chunks of 256) over
   BioRED test repeated to 1,000 and 10,000 documents: documents/s and peak memory; and one document with
-  150 entities (11,175 candidate pairs) and one with 211 (22,155 pairs).
+  150 entities (11,175 candidate pairs) and one with 211 (22,155 pairs). Each chunk's own peak and the
+  resident size after it are kept in ``params``; ``*_chunk_peak_first_tenth`` / ``*_last_tenth`` (the
+  highest chunk peak among the first and the last tenth of the chunks) show whether memory is flat.
 
 Peak memory is the peak resident set size of the measuring process during the measure (``VmHWM`` reset
 through ``/proc/self/clear_refs`` just before it; where that is not available, the process's lifetime peak
@@ -378,7 +380,7 @@ def worker_stream(args: dict) -> list:
     from ccre.formats import write_documents
     from ccre.inference import Predictor
     from ccre.labels import LabelSpace
-    from ccre.streaming import predict_path
+    from ccre.streaming import predict_file
 
     quick = args["quick"]
     train = sample_documents(_biored("train", args["data_dir"]), n=args["train_docs"], seed=_config(quick).train.seed)
@@ -401,18 +403,49 @@ def worker_stream(args: dict) -> list:
                 for s in range(0, n, len(test)):
                     f.write(dumps(dataclasses.replace(d, id=f"{d.id}x{s // len(test)}") for d in test[: n - s]))
             name, params = f"stream_{n}", {"documents": n}
+            if not args.get("map_buffers", True):
+                name += "_default_heap"
             warm_up = test[:2]
-        params.update(chunk_size=args["chunk"], batch_size=8, max_length=model.config.encoder.max_length)
+        params.update(chunk_size=args["chunk"], batch_size=8, max_length=model.config.encoder.max_length,
+                      map_buffers=args.get("map_buffers", True))
         predictor.predict(warm_up)
+        chunks = ChunkPeaks()
         with PeakRSS() as mem:
             t0 = time.perf_counter()
-            summary = predict_path(predictor, src, Path(tmp) / "out.pubtator", chunk_size=args["chunk"])
+            summary = predict_file(predictor, src, Path(tmp) / "out.pubtator", chunk_size=args["chunk"],
+                                   on_chunk=chunks.record, map_buffers=params["map_buffers"])
             elapsed = time.perf_counter() - t0
+    peak = max(chunks.peaks)  # VmHWM is reset per chunk, so PeakRSS saw only the last one
+    tenth = max(1, len(chunks.peaks) // 10)
+    params.update(chunk_peaks_mib=chunks.peaks, rss_after_chunks_mib=chunks.after)
     out = [[f"{name}_docs_per_s", summary.documents / elapsed, "docs/s", params],
            [f"{name}_wall", elapsed, "s", params],
-           [f"{name}_peak_rss", mem.peak, "MiB", params],
-           [f"{name}_peak_growth", mem.growth, "MiB", params]]
+           [f"{name}_peak_rss", peak, "MiB", params],
+           [f"{name}_peak_growth", round(peak - mem.start / 1024, 1), "MiB", params]]
+    if chunks.isolated and len(chunks.peaks) > 1:  # flat memory: the last chunks peak no higher than the first
+        out += [[f"{name}_chunk_peak_first_tenth", max(chunks.peaks[:tenth]), "MiB", params],
+                [f"{name}_chunk_peak_last_tenth", max(chunks.peaks[-tenth:]), "MiB", params]]
     return out
+
+
+class ChunkPeaks:
+    """Peak resident memory (MiB) of each streaming chunk, and the resident size after it: ``on_chunk``
+    of :func:`ccre.streaming.predict_file` (resets ``VmHWM`` after each chunk where Linux allows)."""
+
+    def __init__(self) -> None:
+        self.peaks: list[float] = []
+        self.after: list[float] = []
+        self.isolated = True
+
+    def record(self, _: int) -> None:
+        hwm = _hwm_kib() if self.isolated else None
+        peak = hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.peaks.append(round(peak / 1024, 1))
+        self.after.append(round(_rss_kib() / 1024, 1))
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self.isolated = False
 
 
 def many_entity_document(n: int):
@@ -450,7 +483,8 @@ def plan(opts: argparse.Namespace) -> list[tuple[str, dict]]:
     if "stream" in opts.parts:
         sizes = [int(s) for s in opts.stream_sizes.split(",")] if opts.stream_sizes else ([4, 8] if quick else [1000, 10000])
         chunk = 4 if quick else 256
-        jobs += [("stream", {**common, "n": n, "chunk": chunk}) for n in sizes]
+        jobs += [("stream", {**common, "n": n, "chunk": chunk, "map_buffers": not opts.stream_default_heap})
+                 for n in sizes]
         # BioRED pairs are unordered: 150 entities give 11,175 pairs, 211 give 22,155 (the issue's "over 22,000",
         # counted there as ordered pairs of 150 entities)
         jobs += [("stream", {**common, "entities": n, "chunk": chunk}) for n in ((20,) if quick else (150, 211))]
@@ -506,7 +540,7 @@ def table(records: list[dict]) -> str:
     lines += ["", "## All measures", "",
               "| part | measure | value | unit | target | met | parameters |", "|---|---|---:|---|---|---|---|"]
     for r in records:
-        params = {k: v for k, v in r["params"].items() if k not in ("quick", "data_dir")}
+        params = {k: v for k, v in r["params"].items() if k not in ("quick", "data_dir") and not isinstance(v, list)}
         met = "" if r.get("meets_target") is None else ("yes" if r["meets_target"] else "**no**")
         lines.append(f"| {r['part']} | {r['measure']} | {r['value']:.4g} | {r['unit']} | {r.get('target') or ''} | "
                      f"{met} | {', '.join(f'{k}={v}' for k, v in params.items())} |")
@@ -522,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=None, help="where the corpora are (default: ccre's search order)")
     ap.add_argument("--knn-sizes", default=None, help="memory sizes, e.g. 1e3,1e5,1e6")
     ap.add_argument("--stream-sizes", default=None, help="document counts, e.g. 1000,10000")
+    ap.add_argument("--stream-default-heap", action="store_true",
+                    help="stream documents with glibc's own allocator settings (ccre maps large buffers): the comparison")
     ap.add_argument("--no-hnsw", action="store_true", help="leave out HNSW (its build is the slowest kNN step)")
     ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     ap.add_argument("--worker-args", default="{}", help=argparse.SUPPRESS)

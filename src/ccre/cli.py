@@ -87,6 +87,16 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class PrecisionChoice(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+PrecisionOpt = Annotated[
+    PrecisionChoice,
+    typer.Option(help="encoder arithmetic: bf16 mixed precision, fp32, or auto (bf16 on a GPU that has it)"),
+]
 DataDir = Annotated[
     Optional[Path],
     typer.Option(help="data directory (default: $CCRE_DATA_DIR, then ./data, then ../shared/data)"),
@@ -140,6 +150,7 @@ def train(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics as one JSON object")] = False,
     resume: Annotated[bool, typer.Option(help="continue an interrupted run from its last epoch in --output")] = False,
+    precision: PrecisionOpt = PrecisionChoice.auto,
 ) -> None:
     """Train a relation extractor, evaluate it on the test split and print the table.
 
@@ -173,7 +184,7 @@ def train(
         overrides["data.dataset"] = None  # a file of the user's own, not a known data set
     cfg = cfg.with_overrides(overrides)
     outcome = train_and_evaluate(
-        cfg, data_dir=data_dir, output=output, results=results, device=device,
+        cfg, data_dir=data_dir, output=output, results=results, device=device, precision=precision.value,
         show_progress=progress, lenient=lenient, resume=resume,
     )
     if outcome is None:  # not the main process of `accelerate launch`
@@ -256,6 +267,7 @@ def predict(
     knn_k: Annotated[Optional[int], typer.Option(help="contrastive models: neighbours of knn inference", min=1)] = None,
     mccl_pool: Annotated[Optional[Pool], typer.Option(help="contrastive models: mean or sum in the mccl score")] = None,
     tau2: Annotated[Optional[float], typer.Option(help="contrastive models: temperature of the mccl score")] = None,
+    precision: PrecisionOpt = PrecisionChoice.auto,
 ) -> None:
     """Predict relations and write them in the input's own format.
 
@@ -277,6 +289,7 @@ def predict(
         "train.inference": inference.value if inference else None, "train.knn_k": knn_k,
         "train.mccl_pool": mccl_pool.value if mccl_pool else None, "train.tau2": tau2,
     })
+    relation_model.precision = precision.value
     predictor = Predictor(relation_model, batch_size, explain_k=explain)
     summary = predict_path(
         predictor, input, output, fmt.value if fmt else None, chunk_size=chunk_size, lenient=lenient,

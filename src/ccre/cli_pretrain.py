@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ccre.cli import DataDir, _print_skip, console, friendly_errors, out
+from ccre.cli import DataDir, PrecisionChoice, PrecisionOpt, _print_skip, console, friendly_errors, out
 from ccre.errors import CcreError, ConfigError
 
 FilesArg = Annotated[
@@ -131,6 +131,7 @@ def pretrain(
     seed: Annotated[Optional[int], typer.Option()] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --output from its last checkpoint")] = False,
     cpu: Annotated[bool, typer.Option(help="run on CPU even when a GPU is present")] = False,
+    precision: PrecisionOpt = PrecisionChoice.auto,
     data_dir: DataDir = None,
     strict: Annotated[bool, typer.Option(help="stop at the first bad document instead of skipping it")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
@@ -167,7 +168,7 @@ def pretrain(
     except ValidationError as exc:
         raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())) from None
     docs, report = load_corpus_documents(files, exclude, data_dir, strict)
-    trainer = Pretrainer(cfg, docs, output, cpu=cpu, show_progress=progress,
+    trainer = Pretrainer(cfg, docs, output, cpu=cpu, precision=precision.value, show_progress=progress,
                          log=lambda m: console.print(m, highlight=False), extra_info={"inputs": report})
     if trainer.acc_is_main():
         out.print(_stats_table(trainer.stats))

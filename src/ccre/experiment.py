@@ -19,7 +19,7 @@ from ccre.inference import PredictedRelation, Predictor
 from ccre.io import append_jsonl
 from ccre.model import RelationModel
 from ccre.results import result_record
-from ccre.runtime import git_commit
+from ccre.runtime import Precision, git_commit
 from ccre.training import STATE_FILE, train_model
 
 
@@ -74,6 +74,7 @@ def train_and_evaluate(
     output: str | Path | None = None,
     results: str | Path | None = None,
     device: str | None = None,
+    precision: Precision = "auto",
     show_progress: bool = True,
     lenient: bool = False,
     resume: bool = False,
@@ -90,7 +91,8 @@ def train_and_evaluate(
     pool = read_documents(train_path, lenient=lenient, on_skip=_log_skip)
     train_docs = select_training_documents(config, pool)
     model = train_model(
-        config, train_docs, device=device, show_progress=show_progress, state_dir=output, resume=resume
+        config, train_docs, device=device, precision=precision, show_progress=show_progress, state_dir=output,
+        resume=resume,
     )
     if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
         return None

@@ -33,6 +33,7 @@ from ccre.errors import ConfigError
 from ccre.labels import LabelSpace
 from ccre.memory import EmbeddingMemory
 from ccre.objectives import MemoryObjective, PairObjective, build_objective
+from ccre.runtime import Precision, autocast
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,9 @@ class RelationModel(nn.Module):
         self.space = space
         self.encoder = encoder
         self.tokenizer = tokenizer
+        self.precision: Precision = "auto"
+        """How the encoder pass computes (:data:`ccre.runtime.Precision`): like the device, a choice of the
+        run, not part of the saved model."""
         hidden = encoder.config.hidden_size
         pair_dim = config.encoder.pair_dim or hidden
         self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout)
@@ -190,10 +194,9 @@ class RelationModel(nn.Module):
 
     def encode_entities(self, batch: Batch) -> torch.Tensor:
         """Entity embeddings ``(E, H)`` of every entity in the batch: the one encoder pass."""
-        states = self.encoder(
-            input_ids=batch.input_ids, attention_mask=batch.attention_mask
-        ).last_hidden_state
-        tokens = merge_windows(states, batch)
+        with autocast(batch.input_ids.device, self.precision):
+            states = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        tokens = merge_windows(states.float(), batch)
         return pool_entities(tokens[batch.mention_index], batch)
 
     def pair_embeddings(self, entities: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,10 @@ import os
 import platform
 import random
 import subprocess
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,12 +26,34 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@functools.lru_cache(maxsize=1)
-def _malloc_trim():
-    """glibc's ``malloc_trim``, or ``None`` where the C library has none (macOS, musl, Windows)."""
-    name = ctypes.util.find_library("c")
+Precision = Literal["auto", "fp32", "bf16"]
+"""How the encoder pass computes: ``fp32``; ``bf16`` mixed precision (matrix products in bfloat16, weights,
+gradients, pooling and losses in float32); ``auto``: bf16 on a CUDA device that supports it, else fp32."""
+
+
+def resolve_precision(device: torch.device, precision: Precision = "auto") -> Literal["fp32", "bf16"]:
+    """``precision`` with ``auto`` decided for ``device`` (CPUs stay in fp32: most have no fast bf16 units)."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
+    return precision
+
+
+def autocast(device: torch.device, precision: Precision = "auto") -> AbstractContextManager:
+    """The mixed-precision context of an encoder pass on ``device`` (nothing for fp32). bfloat16 keeps
+    float32's range, so no loss scaling is needed."""
+    if resolve_precision(device, precision) == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+@functools.lru_cache(maxsize=None)
+def _libc(name: str):
+    """glibc's function ``name``, or ``None`` where the C library has none (macOS, musl, Windows)."""
+    lib = ctypes.util.find_library("c")
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+        return getattr(ctypes.CDLL(lib), name, None) if lib else None
     except OSError:
         return None
 
@@ -44,9 +68,28 @@ def release_free_memory() -> None:
     between chunks of streaming prediction; a no-op where the C library cannot trim.
     """
     gc.collect()
-    trim = _malloc_trim()
+    trim = _libc("malloc_trim")
     if trim is not None:
         trim(0)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+LARGE_BUFFER = 1 << 20
+"""Bytes from which :func:`map_large_buffers` has a buffer mapped from the OS instead of the heap."""
+
+
+def map_large_buffers(threshold: int = LARGE_BUFFER) -> bool:
+    """Have glibc take buffers of ``threshold`` bytes or more straight from the OS and give them back
+    when freed (process-wide; False where the C library has no ``mallopt``).
+
+    By default glibc raises this threshold each time such a buffer is freed (up to 32 MiB), after which
+    PyTorch's activations come from the heap, whose free space fragments: each chunk of a streaming run
+    then peaks higher than the one before, although the resident size between chunks stays level
+    (``benchmarks/speed.py --parts stream --stream-default-heap`` measures that case; the README's speed
+    section has the figures). A fixed threshold keeps the peaks level. Streaming prediction sets it.
+    """
+    mallopt = _libc("mallopt")
+    return bool(mallopt is not None and mallopt(_M_MMAP_THRESHOLD, threshold))
 
 
 def seed_everything(seed: int) -> None:
@@ -56,14 +99,16 @@ def seed_everything(seed: int) -> None:
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
-    """The checked-out commit (``+dirty`` when the tree has uncommitted changes), or ``unknown``."""
+    """The checked-out commit (``+dirty`` when tracked files other than ``benchmarks/results/`` have
+    uncommitted changes: a benchmark's own result lines do not make its later lines dirty), or ``unknown``."""
     cwd = cwd or Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)benchmarks/results"],
+            cwd=cwd, capture_output=True, text=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -2,8 +2,9 @@
 
 ``ccre predict`` over a large file or a directory of files goes through :func:`predict_path`. PubTator is
 read line by line (:func:`ccre.formats.iter_documents`) and its output, like a DocRED result list, is
-appended to a temporary file chunk by chunk, and the heap memory freed after each chunk is handed back to
-the operating system, so memory stays flat however many documents there are;
+appended to a temporary file chunk by chunk; large buffers are mapped from the operating system
+(:func:`ccre.runtime.map_large_buffers`) and the heap memory freed after each chunk is handed back, so memory
+stays flat however many documents there are;
 BioC (XML/JSON) and DocRED input files are parsed whole (their formats are one JSON/XML tree), and a BioC
 output file is written whole at the end. Every output file appears only when complete: it is written
 under a temporary name beside its final one and renamed into place.
@@ -26,7 +27,7 @@ from ccre.formats.pubtator import dumps as pubtator_dumps
 from ccre.inference import PredictedRelation, Predictor, docred_result_list, explanations, with_predictions
 from ccre.io import atomic_open
 from ccre.progress import progress_bar
-from ccre.runtime import release_free_memory
+from ccre.runtime import map_large_buffers, release_free_memory
 
 DEFAULT_CHUNK = 256
 """Documents read, predicted and written at a time."""
@@ -104,18 +105,23 @@ def predict_file(
     explain_output: str | os.PathLike[str] | None = None,
     on_chunk: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    map_buffers: bool = True,
 ) -> StreamSummary:
     """Predict the relations of every document of ``input`` and write them to ``output`` in the input's
     format (DocRED input: the official result list), ``chunk_size`` documents at a time.
 
     ``explain_output`` (with a predictor that has ``explain_k``) also gets one JSON line per prediction
     with its nearest training instances. ``on_total`` is told the number of documents once known,
-    ``on_chunk`` the size of each chunk done (progress reporting).
+    ``on_chunk`` the size of each chunk done (progress reporting). ``map_buffers=False`` leaves glibc's
+    allocator settings alone (:func:`ccre.runtime.map_large_buffers` is process-wide; without it each chunk's
+    peak memory creeps upwards).
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     input, output = Path(input), Path(output)
     fmt = fmt or detect_format(input)
+    if map_buffers:
+        map_large_buffers()  # else the heap fragments and each chunk's peak climbs
     docs: Iterable[Document]
     if fmt == "pubtator":
         if on_total is not None:

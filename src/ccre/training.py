@@ -31,7 +31,7 @@ from ccre.errors import CcreError, ConfigError
 from ccre.labels import LabelSpace
 from ccre.model import RelationModel
 from ccre.progress import progress_bar
-from ccre.runtime import seed_everything
+from ccre.runtime import Precision, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def train_model(
     train_docs: Sequence[Document],
     *,
     device: str | None = None,
+    precision: Precision = "auto",
     show_progress: bool = True,
     state_dir: str | Path | None = None,
     resume: bool = False,
@@ -117,6 +118,7 @@ def train_model(
     torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
     space = LabelSpace.from_documents(train_docs)
     model = RelationModel.create(config, space).to(team.device)
+    model.precision = precision
     docs = [d for d in train_docs if len(d.entities) >= 2]
     if not docs:
         raise CcreError("no training document has two or more entities")

@@ -41,7 +41,7 @@ from ccre.documents import Document
 from ccre.encoding import Batch, DocumentEncoder, EncodedDocument, collate
 from ccre.errors import CcreError, ConfigError
 from ccre.io import atomic_open, atomic_write_json
-from ccre.runtime import git_commit, now_iso
+from ccre.runtime import Precision, autocast, git_commit, now_iso
 from ccre.model import PAIR_EMBEDDER_FILE, PairEmbedder, merge_windows, pool_entities, resolve_encoder_path
 from ccre.objectives.mtb import mtb_loss
 from ccre.objectives.self_contrast import self_contrast_loss
@@ -91,6 +91,7 @@ class PretrainModel(nn.Module):
     def __init__(self, mlm_model: nn.Module, pair_dim: int | None, dropout: float | None) -> None:
         super().__init__()
         self.mlm = mlm_model
+        self.precision: Precision = "auto"  # of the encoder pass (ccre.runtime.autocast); not saved
         hidden = mlm_model.config.hidden_size
         self.pair_embedder = PairEmbedder(hidden, pair_dim or hidden, directed=False,
                                           dropout=0.1 if dropout is None else dropout)
@@ -111,11 +112,14 @@ class PretrainModel(nn.Module):
         mask = batch.attention_mask.repeat(views, 1)
         logits = None
         if mlm_index is not None and self._head is None:  # generic path: the model computes all logits
-            out = self.mlm(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-            states = out.hidden_states[-1]
-            logits = out.logits[:rows].reshape(-1, out.logits.shape[-1])[mlm_index]
+            with autocast(ids.device, self.precision):
+                out = self.mlm(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            states = out.hidden_states[-1].float()
+            logits = out.logits[:rows].reshape(-1, out.logits.shape[-1])[mlm_index].float()
         else:
-            states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            with autocast(ids.device, self.precision):
+                states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            states = states.float()
             if mlm_index is not None:
                 logits = self._head(states[:rows].reshape(-1, states.shape[-1])[mlm_index])
         embeddings = []
@@ -144,11 +148,13 @@ class Pretrainer:
         output: str | Path,
         *,
         cpu: bool = False,
+        precision: Precision = "auto",
         show_progress: bool = True,
         log: Callable[[str], None] = print,
         extra_info: dict | None = None,
     ) -> None:
         self.config = config
+        self.precision = precision
         self.output = Path(output)
         self.show_progress = show_progress
         self.log = log
@@ -274,6 +280,7 @@ class Pretrainer:
         special = set(self.tokenizer.all_special_ids) | {self.doc_encoder.marker_id}
         self.random_ids = np.array([i for i in range(len(self.tokenizer)) if i not in special], dtype=np.int64)
         model = PretrainModel(mlm_model, c.pair_dim, c.dropout)
+        model.precision = self.precision
         base_ids = {id(p) for p in model.encoder.parameters()}
         optimizer = torch.optim.AdamW(
             [

@@ -1,0 +1,73 @@
+"""Provenance (the commit each result line records) and the process memory settings of streaming."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccre.runtime import git_commit
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_result_lines_do_not_make_the_tree_dirty(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "study.jsonl").write_text("{}\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    sha = _git(tmp_path, "rev-parse", "HEAD")
+    sub = tmp_path / "benchmarks"  # asked from a subdirectory, as the installed package does
+    assert git_commit(sub) == sha
+    (tmp_path / "benchmarks" / "results" / "study.jsonl").write_text("{}\n{}\n")  # a benchmark appended a line
+    (tmp_path / "notes.txt").write_text("untracked\n")
+    assert git_commit(sub) == sha
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(sub) == sha + "+dirty"
+
+
+def test_outside_a_repository_is_unknown(tmp_path: Path) -> None:
+    assert git_commit(tmp_path) == "unknown"
+
+
+_FRAGMENT = """
+import json, sys
+from pathlib import Path
+
+import pytest
+from ccre.runtime import map_large_buffers
+
+def rss_mib():
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+mapped = map_large_buffers(1 << 20) if sys.argv[1] == "mapped" else None
+first = bytearray(2 << 20); del first  # by default glibc now raises its threshold to 2 MiB
+start = rss_mib()
+blocks, pins = [], []
+for _ in range(30):  # 2 MiB buffers, each followed by a small allocation that stays
+    blocks.append(bytearray(2 << 20))
+    pins.append(bytearray(4096))
+blocks.clear()
+print(json.dumps({"mapped": mapped, "kept": rss_mib() - start}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_large_buffers_go_back_to_the_os() -> None:
+    def run(mode: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", _FRAGMENT, mode], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    mapped = run("mapped")
+    if not mapped["mapped"]:
+        pytest.skip("the C library has no mallopt")
+    assert mapped["kept"] < 8  # MiB: the freed 2 MiB buffers were unmapped
+    assert run("heap")["kept"] > 40  # glibc's default: they stay resident between the pinned blocks
