@@ -586,12 +586,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[speed]   done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
         for name, value, unit, params in measures:
             values[name] = (value, params)
-        for name, value, unit, params in measures:
-            records.append(_record(worker, name, value, unit, {**params, "quick": opts.quick}, commit, machine, command))
+        done = [_record(worker, name, value, unit, {**params, "quick": opts.quick}, commit, machine, command)
+                for name, value, unit, params in measures]
+        for r in done:  # as each part finishes: a run stopped later keeps what it measured
+            append_jsonl(opts.results, r)
+        records += done
     for name, value, unit, params in derived(values):
-        records.append(_record(name.split("_")[0], name, value, unit, {**params, "quick": opts.quick}, commit, machine, command))
-    for r in records:
+        r = _record(name.split("_")[0], name, value, unit, {**params, "quick": opts.quick}, commit, machine, command)
         append_jsonl(opts.results, r)
+        records.append(r)
     atomic_write_text(opts.table, table(records))
     for r in records:
         if r.get("target"):
