@@ -79,21 +79,31 @@ def _rss_kib() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _reset_peak() -> bool:
+    """Reset ``VmHWM`` to the current resident size; False where Linux does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return _hwm_kib() is not None
+
+
+def _peak_kib(isolated: bool) -> int:
+    """Peak resident size since the last :func:`_reset_peak` (``isolated``), else over the process's life."""
+    hwm = _hwm_kib() if isolated else None
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 class PeakRSS:
     """Peak resident memory (MiB) during a ``with`` block: ``peak`` and ``growth`` over its start."""
 
     def __enter__(self) -> PeakRSS:
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-            self.isolated = _hwm_kib() is not None
-        except OSError:
-            self.isolated = False
+        self.isolated = _reset_peak()
         self.start = _rss_kib()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        hwm = _hwm_kib() if self.isolated else None
-        peak = hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = _peak_kib(self.isolated)
         self.peak = round(peak / 1024, 1)
         self.growth = round(max(peak - self.start, 0) / 1024, 1)
 
@@ -410,18 +420,17 @@ def worker_stream(args: dict) -> list:
                       map_buffers=args.get("map_buffers", True))
         predictor.predict(warm_up)
         chunks = ChunkPeaks()
-        with PeakRSS() as mem:
-            t0 = time.perf_counter()
-            summary = predict_file(predictor, src, Path(tmp) / "out.pubtator", chunk_size=args["chunk"],
-                                   on_chunk=chunks.record, map_buffers=params["map_buffers"])
-            elapsed = time.perf_counter() - t0
-    peak = max(chunks.peaks)  # VmHWM is reset per chunk, so PeakRSS saw only the last one
+        t0 = time.perf_counter()
+        summary = predict_file(predictor, src, Path(tmp) / "out.pubtator", chunk_size=args["chunk"],
+                               on_chunk=chunks.record, map_buffers=params["map_buffers"])
+        elapsed = time.perf_counter() - t0
+    peak = max(chunks.peaks)
     tenth = max(1, len(chunks.peaks) // 10)
     params.update(chunk_peaks_mib=chunks.peaks, rss_after_chunks_mib=chunks.after)
     out = [[f"{name}_docs_per_s", summary.documents / elapsed, "docs/s", params],
            [f"{name}_wall", elapsed, "s", params],
            [f"{name}_peak_rss", peak, "MiB", params],
-           [f"{name}_peak_growth", round(peak - mem.start / 1024, 1), "MiB", params]]
+           [f"{name}_peak_growth", round(peak - chunks.start, 1), "MiB", params]]
     if chunks.isolated and len(chunks.peaks) > 1:  # flat memory: the last chunks peak no higher than the first
         out += [[f"{name}_chunk_peak_first_tenth", max(chunks.peaks[:tenth]), "MiB", params],
                 [f"{name}_chunk_peak_last_tenth", max(chunks.peaks[-tenth:]), "MiB", params]]
@@ -435,17 +444,13 @@ class ChunkPeaks:
     def __init__(self) -> None:
         self.peaks: list[float] = []
         self.after: list[float] = []
-        self.isolated = True
+        self.isolated = _reset_peak()
+        self.start = round(_rss_kib() / 1024, 1)
 
     def record(self, _: int) -> None:
-        hwm = _hwm_kib() if self.isolated else None
-        peak = hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        self.peaks.append(round(peak / 1024, 1))
+        self.peaks.append(round(_peak_kib(self.isolated) / 1024, 1))
         self.after.append(round(_rss_kib() / 1024, 1))
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-        except OSError:
-            self.isolated = False
+        self.isolated = _reset_peak()
 
 
 def many_entity_document(n: int):

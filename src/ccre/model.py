@@ -97,6 +97,14 @@ class PairEmbedder(nn.Module):
         return 0.5 * (self._ordered(head, tail) + self._ordered(tail, head))
 
 
+def encoder_states(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   precision: Precision = "auto") -> torch.Tensor:
+    """The encoder's last hidden states ``(windows, length, H)`` in float32, computed in ``precision``."""
+    with autocast(input_ids.device, precision):
+        states = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return states.float()
+
+
 def merge_windows(states: torch.Tensor, batch: Batch) -> torch.Tensor:
     """Per-document token states ``(num_tokens, H)``: window states averaged where windows overlap."""
     valid = batch.token_target >= 0
@@ -194,9 +202,8 @@ class RelationModel(nn.Module):
 
     def encode_entities(self, batch: Batch) -> torch.Tensor:
         """Entity embeddings ``(E, H)`` of every entity in the batch: the one encoder pass."""
-        with autocast(batch.input_ids.device, self.precision):
-            states = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
-        tokens = merge_windows(states.float(), batch)
+        states = encoder_states(self.encoder, batch.input_ids, batch.attention_mask, self.precision)
+        tokens = merge_windows(states, batch)
         return pool_entities(tokens[batch.mention_index], batch)
 
     def pair_embeddings(self, entities: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,9 @@ from ccre.encoding import Batch, DocumentEncoder, EncodedDocument, collate
 from ccre.errors import CcreError, ConfigError
 from ccre.io import atomic_open, atomic_write_json
 from ccre.runtime import Precision, autocast, git_commit, now_iso
-from ccre.model import PAIR_EMBEDDER_FILE, PairEmbedder, merge_windows, pool_entities, resolve_encoder_path
+from ccre.model import (
+    PAIR_EMBEDDER_FILE, PairEmbedder, encoder_states, merge_windows, pool_entities, resolve_encoder_path,
+)
 from ccre.objectives.mtb import mtb_loss
 from ccre.objectives.self_contrast import self_contrast_loss
 from ccre.pretraining.batching import epoch_batches
@@ -117,9 +119,7 @@ class PretrainModel(nn.Module):
             states = out.hidden_states[-1].float()
             logits = out.logits[:rows].reshape(-1, out.logits.shape[-1])[mlm_index].float()
         else:
-            with autocast(ids.device, self.precision):
-                states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            states = states.float()
+            states = encoder_states(self.encoder, ids, mask, self.precision)
             if mlm_index is not None:
                 logits = self._head(states[:rows].reshape(-1, states.shape[-1])[mlm_index])
         embeddings = []
