@@ -176,6 +176,28 @@ def test_report_writes_table_and_valid_pngs(tmp_path: Path) -> None:
     assert "probe-knn (mtb)" in table and "probe-softmax (plm)" in table and "Wall time" in table
 
 
+def test_estimate_counts_only_pretraining_still_to_run(tmp_path: Path) -> None:
+    """An encoder already built costs nothing, one checkpointed at step 100 of 300 costs 200 steps."""
+    from ccre.bench import PRETRAIN_S_PER_STEP, estimate_seconds, pretrain_config, pretrain_key
+
+    grid = Grid(name="g", blocks=[{"dataset": "biored", "sizes": [4], "seeds": [1],
+                                   "methods": ["mtb-no-mtb+mccl", "mtb-no-self+mccl"]}],
+                pretrain={"max_steps": 300})
+    cells = expand(grid)
+    no_pretraining = estimate_seconds(grid, cells, pretraining=False)
+    assert estimate_seconds(grid, cells, pretrained_cache=tmp_path) == pytest.approx(
+        no_pretraining + 2 * 300 * PRETRAIN_S_PER_STEP)
+    built = tmp_path / pretrain_key(pretrain_config(grid.pretrain, "mtb-no-mtb"))
+    built.mkdir()
+    (built / "ccre_pretrain.json").write_text("{}")
+    partial = tmp_path / pretrain_key(pretrain_config(grid.pretrain, "mtb-no-self")) / "checkpoint"
+    partial.mkdir(parents=True)
+    (partial / "trainer_state.json").write_text(json.dumps({"step": 100}))
+    assert estimate_seconds(grid, cells, pretrained_cache=tmp_path) == pytest.approx(
+        no_pretraining + 200 * PRETRAIN_S_PER_STEP)
+    assert estimate_seconds(grid, cells) == pytest.approx(no_pretraining + 600 * PRETRAIN_S_PER_STEP)
+
+
 def test_cli_dry_run_and_report(tmp_path: Path) -> None:
     runner = CliRunner()
     results = tmp_path / "r.jsonl"

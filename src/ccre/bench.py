@@ -490,20 +490,36 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-def estimate_seconds(grid: Grid, cells: Iterable[Cell] | None = None, *, pretraining: bool = True) -> float:
-    """Estimated CPU time (2 cores) of ``cells`` (default: the whole grid), from the reference costs."""
+def estimate_seconds(grid: Grid, cells: Iterable[Cell] | None = None, *, pretraining: bool = True,
+                     pretrained_cache: str | Path | None = None) -> float:
+    """Estimated CPU time (2 cores) of ``cells`` (default: the whole grid), from the reference costs.
+    Pretraining counts the steps still to run: none for an encoder already built in ``pretrained_cache``,
+    the steps after the last checkpoint for one whose build was interrupted."""
     cells = list(expand(grid) if cells is None else cells)
     total = sum(c.cost_units(_cell_epochs(c)) for c in cells)
     if pretraining:
-        from ccre.pretraining.config import PretrainConfig
-
         kinds = {c.encoder_kind for c in cells if c.encoder_kind != "plm"}
         if grid.pretrained:
             kinds.discard("mtb")
         for kind in kinds:
-            cfg: PretrainConfig = pretrain_config(grid.pretrain, kind)
-            total += (cfg.max_steps or 500) * PRETRAIN_S_PER_STEP
+            cfg = pretrain_config(grid.pretrain, kind)
+            steps = cfg.max_steps or 500
+            if pretrained_cache is not None:
+                steps -= _steps_built(Path(pretrained_cache) / pretrain_key(cfg), steps)
+            total += steps * PRETRAIN_S_PER_STEP
     return total
+
+
+def _steps_built(out: Path, total_steps: int) -> int:
+    """Pretraining steps already done in ``out``: all when finished, else those of its last checkpoint."""
+    from ccre.pretraining.trainer import CHECKPOINT_DIR, PRETRAIN_INFO_FILE, STATE_FILE
+
+    if (out / PRETRAIN_INFO_FILE).exists():
+        return total_steps
+    try:
+        return min(total_steps, int(json.loads((out / CHECKPOINT_DIR / STATE_FILE).read_text())["step"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0  # no checkpoint yet (or an unreadable one, which the build will report)
 
 
 def _cell_epochs(cell: Cell) -> int:

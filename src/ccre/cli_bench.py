@@ -120,10 +120,11 @@ def bench(
         pending = [c for c in cells if not all(k in done for k in c.keys)]
         for cell in pending:
             out.print(cell.label, highlight=False)
+        total = estimate_seconds(spec, pending, pretrained_cache=pretrained_cache)
         out.print(
             f"{len(cells)} cells, {len(cells) - len(pending)} done in {results_path}, {len(pending)} to run; "
-            f"estimated CPU time on 2 cores: {_duration(estimate_seconds(spec, pending))} "
-            f"(pretraining included: {_duration(estimate_seconds(spec, pending) - estimate_seconds(spec, pending, pretraining=False))})",
+            f"estimated CPU time on 2 cores: {_duration(total)} "
+            f"(pretraining still to run included: {_duration(total - estimate_seconds(spec, pending, pretraining=False))})",
             highlight=False,
         )
         return
