@@ -5,6 +5,8 @@
   documents with the data set's metric.
 - :func:`plot_relation_embeddings`: t-SNE (or UMAP) of the pair embeddings of documents, by gold relation.
 - :func:`add_to_memory`: new labelled documents join a trained model's memory without retraining.
+- :func:`neighbour_statistics`: what the k nearest neighbours of relation-bearing pairs are (same relation,
+  no relation, same document): why a kNN classifier does well or badly on an embedding.
 
 A model here is either a trained checkpoint (``ccre train --output``) or an encoder: a Hugging Face
 name/path or a ``ccre pretrain`` output, whose pretrained pair embedder is used. A plain Hugging Face
@@ -25,6 +27,7 @@ from ccre.errors import ConfigError
 from ccre.evaluation import Scheme, score_predictions
 from ccre.inference import relations_from_decisions
 from ccre.labels import NO_RELATION, LabelSpace, pair_targets
+from ccre.memory import EmbeddingMemory
 from ccre.model import RelationModel
 from ccre.probe import probe_predictions
 from ccre.runtime import pick_device, seed_everything
@@ -76,6 +79,51 @@ def probe_encoder(
         predictions = relations_from_decisions(test_docs, test_enc, decided, decided.astype(np.float32), space)
         results[f"probe-{method}"] = score_predictions(test_docs, predictions, scheme, train=train_docs)
     return results
+
+
+def neighbour_statistics(
+    train_h: np.ndarray,
+    train_targets: np.ndarray,
+    train_docs: np.ndarray,
+    k: int = 5,
+    query_h: np.ndarray | None = None,
+    query_targets: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Where the ``k`` most cosine-similar train pairs of each relation-bearing query pair come from.
+
+    Targets are multi-hot ``(N, C)`` with column 0 = no relation. Without queries the train pairs query
+    each other, leaving each one out of its own neighbourhood, and ``train_docs`` ``(N,)`` (a document
+    index per pair) adds how many neighbours come from the query's own document. Returns means over the
+    queries that hold a relation: ``relation_match`` (fraction of neighbours sharing one of its relations),
+    ``no_relation`` (fraction of neighbours holding none), and for train queries ``same_doc`` with
+    ``same_doc_chance`` (the fraction a random neighbourhood would have) and ``queries``.
+    """
+    leave_one_out = query_h is None
+    if leave_one_out:
+        query_h, query_targets = train_h, train_targets
+    train_targets = np.asarray(train_targets) > 0
+    query_targets = np.asarray(query_targets) > 0
+    memory = EmbeddingMemory(train_h.shape[1], train_targets.shape[1])
+    memory.add(np.asarray(train_h, dtype=np.float32), train_targets.astype(np.float32))
+    queries = np.flatnonzero(query_targets[:, 1:].any(axis=1))
+    if len(queries) == 0:
+        raise ValueError("no query pair holds a relation")
+    _, idx = memory.search(np.asarray(query_h, dtype=np.float32)[queries], k + leave_one_out)
+    if leave_one_out:  # drop the query itself (not always first when embeddings coincide)
+        idx = np.stack([row[row != q][:k] for row, q in zip(idx, queries)])
+    rel = query_targets[queries, 1:]
+    neigh = train_targets[idx, 1:]  # (Q, k, C-1)
+    stats = {
+        "relation_match": float((neigh & rel[:, None, :]).any(axis=2).mean()),
+        "no_relation": float((~neigh.any(axis=2)).mean()),
+        "queries": int(len(queries)),
+    }
+    if leave_one_out:
+        docs = np.asarray(train_docs)
+        sizes = np.bincount(docs)
+        stats["same_doc"] = float((docs[idx] == docs[queries, None]).mean())
+        stats["same_doc_chance"] = float(((sizes[docs[queries]] - 1) / (len(docs) - 1)).mean())
+    return stats
 
 
 def relation_embeddings(model: RelationModel, docs: Sequence[Document]) -> tuple[np.ndarray, list[str]]:
