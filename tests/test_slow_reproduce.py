@@ -31,3 +31,22 @@ def test_committed_e2e_figure_reproduces(dataset: str, tmp_path: Path) -> None:
     config = CcreConfig.parse(record["config"])
     outcome = train_and_evaluate(config, show_progress=False)
     assert outcome.metrics == record["metrics"]
+
+
+@pytest.mark.slow
+def test_committed_bench_cell_reproduces(tmp_path: Path) -> None:
+    """The cheapest committed study cell (BioRED, 4 documents, PLM+CE, seed 1) run again by ``ccre bench``
+    into a fresh results file gives the same metrics."""
+    from ccre.bench import Grid, read_results, run_grid
+
+    study = RESULTS.parent / "study.jsonl"
+    key = "biored|4|plm+ce|1|sentence-transformers/all-MiniLM-L6-v2|44136fa355"
+    committed = [r for r in read_results(study) if r.get("bench_key") == key] if study.exists() else []
+    if not committed:
+        pytest.skip(f"{key} is not in {study}")
+    grid = Grid.parse({"dataset": "biored", "sizes": [4], "seeds": [1], "methods": ["plm+ce"]})
+    out = tmp_path / "again.jsonl"
+    run_grid(grid, out, log=lambda _: None)
+    again = read_results(out)
+    assert [r["bench_key"] for r in again] == [key]
+    assert again[0]["metrics"] == committed[-1]["metrics"]
