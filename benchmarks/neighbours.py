@@ -6,8 +6,9 @@ Usage: python benchmarks/neighbours.py [--encoders NAME_OR_PATH ...] [--seeds 1 
 For each encoder (frozen, as in ``ccre probe``) and seed (the seeded BioRED training subset of ``ccre bench``),
 embeds the candidate pairs of the training documents and of BioRED test, and appends one line with
 :func:`ccre.analysis.neighbour_statistics` of the relation-bearing pairs: among the k nearest training pairs,
-the fraction sharing a relation with the query, holding no relation, and (training pairs querying each other)
-coming from the query's own document, against the chance level. Lines already in ``--out`` are skipped.
+the fraction sharing a relation with the query, holding no relation, sharing its entity types and (training
+pairs querying each other) coming from the query's own document, against the chance level. Lines already in
+``--out`` are skipped.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ METHOD = "neighbours"
 
 
 def embed(model, docs, space):
+    """Pair embeddings, targets, document index and entity-type pair (``Gene|Chemical``) of every candidate pair."""
     encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
     h = embed_encoded(model, encoded).numpy()
     targets = np.concatenate([e.targets for e in encoded])
     doc_index = np.concatenate([np.full(len(e.pairs), i) for i, e in enumerate(encoded)])
-    return h, targets, doc_index
+    types = np.array([f"{d.entities[a].type}|{d.entities[b].type}" for d, e in zip(docs, encoded) for a, b in e.pairs])
+    return h, targets, doc_index, types
 
 
 def main() -> None:
@@ -53,7 +56,7 @@ def main() -> None:
     data_dir = resolve_data_dir(args.data_dir)
     all_train = read_documents(split_path("biored", "train", data_dir))
     test_docs = read_documents(split_path("biored", "test", data_dir))
-    overrides = {"k": args.k}
+    overrides = {"k": args.k, "groups": "entity types"}
     done = {(r["encoder"], r["seed"]) for r in read_results(args.out)
             if r.get("method") == METHOD and r.get("overrides") == overrides} if args.out.exists() else set()
     space = LabelSpace.from_documents(all_train)  # one label space, so that relations compare across seeds
@@ -64,15 +67,17 @@ def main() -> None:
             continue
         started = time.perf_counter()
         model = load_for_embedding(encoder, space)
-        test_h, test_targets, _ = embed(model, test_docs, space)
+        test_h, test_targets, _, test_types = embed(model, test_docs, space)
         shared_s = time.perf_counter() - started
         for seed in seeds:
             started = time.perf_counter()
             config = CcreConfig().with_overrides({"data.train_docs": args.train_docs, "train.seed": seed})
             train = embed(model, select_training_documents(config, all_train), space)
+            h, targets, doc_index, types = train
             metrics = {
-                "train": neighbour_statistics(*train, k=args.k),
-                "test": neighbour_statistics(*train, k=args.k, query_h=test_h, query_targets=test_targets),
+                "train": neighbour_statistics(h, targets, doc_index, k=args.k, train_groups=types),
+                "test": neighbour_statistics(h, targets, doc_index, k=args.k, query_h=test_h,
+                                             query_targets=test_targets, train_groups=types, query_groups=test_types),
             }
             append_lines(args.out, [result_record(
                 dataset="biored", train_docs=args.train_docs, method=METHOD, encoder=encoder, seed=seed,

@@ -25,6 +25,10 @@ def test_hand_counted_example() -> None:
     out = neighbour_statistics(h, targets, docs, k=2, query_h=np.array([[0.0, 1.0]]), query_targets=np.array([[0, 0, 1]]))
     assert out["relation_match"] == pytest.approx(1 / 2) and out["no_relation"] == pytest.approx(1 / 2)
     assert "same_doc" not in out
+    groups = np.array(["g-c", "g-c", "c-d", "g-d", "c-d"])
+    out = neighbour_statistics(h, targets, docs, k=2, query_h=np.array([[0.0, 1.0]]), query_targets=np.array([[0, 0, 1]]),
+                               train_groups=groups, query_groups=np.array(["c-d"]))
+    assert out["same_group"] == pytest.approx(1 / 2)  # neighbours 2 (c-d) and 3 (g-d)
 
 
 def test_matches_brute_force_loop() -> None:
@@ -36,9 +40,10 @@ def test_matches_brute_force_loop() -> None:
     targets[rng.random(n) < 0.2, 2] = 1  # some multi-label pairs
     targets[targets[:, 1:].any(axis=1), 0] = 0
     docs = rng.integers(0, 6, n)
-    stats = neighbour_statistics(h, targets, docs, k=k)
+    groups = rng.integers(0, 3, n)
+    stats = neighbour_statistics(h, targets, docs, k=k, train_groups=groups)
     unit = h / np.linalg.norm(h, axis=1, keepdims=True)
-    match = none = same = chance = 0.0
+    match = none = same = chance = group = 0.0
     queries = [q for q in range(n) if targets[q, 1:].any()]
     for q in queries:
         sims = unit @ unit[q]
@@ -48,12 +53,14 @@ def test_matches_brute_force_loop() -> None:
             match += bool((targets[j, 1:] & targets[q, 1:]).any())
             none += not targets[j, 1:].any()
             same += docs[j] == docs[q]
+            group += groups[j] == groups[q]
         chance += ((docs == docs[q]).sum() - 1) / (n - 1)
     total = len(queries) * k
     assert stats["relation_match"] == pytest.approx(match / total)
     assert stats["no_relation"] == pytest.approx(none / total)
     assert stats["same_doc"] == pytest.approx(same / total)
     assert stats["same_doc_chance"] == pytest.approx(chance / len(queries))
+    assert stats["same_group"] == pytest.approx(group / total)
 
 
 def test_no_relation_bearing_query_is_an_error() -> None:

@@ -88,6 +88,8 @@ def neighbour_statistics(
     k: int = 5,
     query_h: np.ndarray | None = None,
     query_targets: np.ndarray | None = None,
+    train_groups: np.ndarray | None = None,
+    query_groups: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Where the ``k`` most cosine-similar train pairs of each relation-bearing query pair come from.
 
@@ -96,11 +98,13 @@ def neighbour_statistics(
     index per pair) adds how many neighbours come from the query's own document. Returns means over the
     queries that hold a relation: ``relation_match`` (fraction of neighbours sharing one of its relations),
     ``no_relation`` (fraction of neighbours holding none), and for train queries ``same_doc`` with
-    ``same_doc_chance`` (the fraction a random neighbourhood would have) and ``queries``.
+    ``same_doc_chance`` (the fraction a random neighbourhood would have) and ``queries``. With
+    ``train_groups`` (and ``query_groups`` for outside queries), one label per pair such as its entity types,
+    ``same_group`` is the fraction of neighbours in the query's group.
     """
     leave_one_out = query_h is None
     if leave_one_out:
-        query_h, query_targets = train_h, train_targets
+        query_h, query_targets, query_groups = train_h, train_targets, train_groups
     train_targets = np.asarray(train_targets) > 0
     query_targets = np.asarray(query_targets) > 0
     memory = EmbeddingMemory(train_h.shape[1], train_targets.shape[1])
@@ -118,6 +122,8 @@ def neighbour_statistics(
         "no_relation": float((~neigh.any(axis=2)).mean()),
         "queries": int(len(queries)),
     }
+    if train_groups is not None:
+        stats["same_group"] = float((np.asarray(train_groups)[idx] == np.asarray(query_groups)[queries, None]).mean())
     if leave_one_out:
         docs = np.asarray(train_docs)
         sizes = np.bincount(docs)
