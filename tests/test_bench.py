@@ -240,3 +240,12 @@ def test_real_cell_appends_one_line_and_rerun_appends_nothing(tmp_path: Path) ->
     before = results.read_bytes()
     assert run_grid(grid, results, context=ctx, log=_quiet).ran == 0
     assert results.read_bytes() == before
+    # an ablated encoder's cell is named after the ablation (its config alone reads mtb+ce); the encoder
+    # stands in for the pretrained one, whose build this test skips
+    ablation = Grid.parse({"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [1], "methods": ["mtb-no-mlm+ce"],
+                           "epochs": 1, "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32,
+                                                      "train.batch_size": 3, "data.test": str(test)}})
+    ctx = BenchContext(grid=ablation, data_dir=train.parents[1], device="cpu", work_dir=tmp_path / "work", log=_quiet,
+                       _encoders={"mtb-no-mlm": "sentence-transformers/all-MiniLM-L6-v2"})
+    assert run_grid(ablation, results, context=ctx, log=_quiet).ran == 1
+    assert read_results(results)[-1]["method"] == "mtb-no-mlm+ce"

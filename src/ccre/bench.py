@@ -443,7 +443,9 @@ def run_cell(cell: Cell, ctx: BenchContext) -> list[dict]:
         if not ctx.keep_checkpoints:
             shutil.rmtree(output, ignore_errors=True)
         raise
-    record = dict(outcome.record)
+    # the config knows the objective and the encoder's path, not the encoder's kind (an ablation's method
+    # would read mtb+mccl): the cell names it
+    record = {**outcome.record, "method": cell.method}
     if ctx.keep_checkpoints:
         record["checkpoint"] = str(output)
     else:
