@@ -35,12 +35,16 @@ METHOD = "neighbours"
 
 
 def embed(model, docs, space):
-    """Pair embeddings, targets, document index and entity-type pair (``Gene|Chemical``) of every candidate pair."""
+    """Pair embeddings, targets, document index and entity-type pair (``ChemicalEntity|GeneOrGeneProduct``, in
+    alphabetical order when the relations are undirected: then a pair's order is only that of its entities in
+    the document) of every candidate pair."""
     encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
     h = embed_encoded(model, encoded).numpy()
     targets = np.concatenate([e.targets for e in encoded])
     doc_index = np.concatenate([np.full(len(e.pairs), i) for i, e in enumerate(encoded)])
-    types = np.array([f"{d.entities[a].type}|{d.entities[b].type}" for d, e in zip(docs, encoded) for a, b in e.pairs])
+    order = (lambda t: t) if space.directed else sorted
+    types = np.array(["|".join(order([d.entities[a].type, d.entities[b].type]))
+                      for d, e in zip(docs, encoded) for a, b in e.pairs])
     return h, targets, doc_index, types
 
 
@@ -56,7 +60,7 @@ def main() -> None:
     data_dir = resolve_data_dir(args.data_dir)
     all_train = read_documents(split_path("biored", "train", data_dir))
     test_docs = read_documents(split_path("biored", "test", data_dir))
-    overrides = {"k": args.k, "groups": "entity types"}
+    overrides = {"k": args.k, "groups": "entity type pair"}
     done = {(r["encoder"], r["seed"]) for r in read_results(args.out)
             if r.get("method") == METHOD and r.get("overrides") == overrides} if args.out.exists() else set()
     space = LabelSpace.from_documents(all_train)  # one label space, so that relations compare across seeds
