@@ -18,7 +18,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ccre.bench_report import Row, aggregate, load_records, markdown_table, write_report
+from ccre.bench_report import Row, aggregate, load_records, markdown_table, wall_table, write_report
 from ccre.claims import claims_markdown, evaluate_claims
 from ccre.io import atomic_write_text
 from ccre.runtime import git_commit, machine_description, now_iso
@@ -59,6 +59,11 @@ def main() -> None:
         claims_markdown(evaluate_claims(rows)),
         "## Results (main grid)\n",
         markdown_table(rows),
+        "## Wall time of each part (2 CPU cores unless the line says otherwise)\n",
+        "Mean minutes per run as recorded in each line's `wall_s` (a cell's training and test prediction; a "
+        "probe line shares its encoder pass with the other two probes; pretraining, built once per encoder, is "
+        "in `results/pretrain.jsonl` and the notes). Runs that shared the cores with other jobs took longer.\n",
+        wall_table(rows),
     ]
     pngs = sorted(figures_dir.glob("*.png"))
     if pngs:
