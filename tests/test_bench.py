@@ -249,3 +249,17 @@ def test_real_cell_appends_one_line_and_rerun_appends_nothing(tmp_path: Path) ->
                        _encoders={"mtb-no-mlm": "sentence-transformers/all-MiniLM-L6-v2"})
     assert run_grid(ablation, results, context=ctx, log=_quiet).ran == 1
     assert read_results(results)[-1]["method"] == "mtb-no-mlm+ce"
+
+
+def test_eta_uses_the_cells_own_times(tmp_path: Path) -> None:
+    """The ETA extrapolates the cells' recorded times, not the runner's wall time (which includes one-off
+    work such as building a pretrained encoder): two equal cells recorded at 60 s each leave 1 min after
+    the first."""
+
+    def runner(cell: Cell, ctx: BenchContext) -> list[dict]:
+        return [dict(line, wall_s=60.0) for line in FakeRunner()(cell, ctx)]
+
+    messages: list[str] = []
+    grid = Grid.parse({"name": "t", "dataset": "biored", "sizes": [4], "seeds": [1, 2], "methods": ["plm+ce"]})
+    run_grid(grid, tmp_path / "r.jsonl", cell_runner=runner, log=messages.append)
+    assert "ETA 1m00s" in messages[1] and "ETA 0m00s" in messages[2]

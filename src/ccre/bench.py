@@ -576,7 +576,9 @@ def run_grid(
         done.update(r["bench_key"] for r in lines)
         written.extend(lines)
         units = cell.cost_units(_cell_epochs(cell))
-        measured_s += wall
+        # the rate comes from the cells' own times: a first cell that also built a pretrained encoder
+        # (``wall``) would otherwise inflate every later ETA
+        measured_s += max(float(r.get("wall_s", wall)) for r in lines) if lines else wall
         measured_units += units
         remaining_units -= units
         eta = remaining_units * (measured_s / measured_units) if measured_units > 0 else 0.0
