@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ccre.analysis import load_for_embedding, neighbour_statistics
+from ccre.analysis import embed_labelled, load_for_embedding, neighbour_statistics
 from ccre.bench import append_lines, read_results, short_hash
 from ccre.config import DEFAULT_ENCODER, CcreConfig
 from ccre.data import resolve_data_dir, split_path
-from ccre.embedding import embed_encoded
 from ccre.experiment import select_training_documents
 from ccre.formats import read_documents
 from ccre.labels import LabelSpace
@@ -38,9 +37,7 @@ def embed(model, docs, space):
     """Pair embeddings, targets, document index and entity-type pair (``ChemicalEntity|GeneOrGeneProduct``, in
     alphabetical order when the relations are undirected: then a pair's order is only that of its entities in
     the document) of every candidate pair."""
-    encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
-    h = embed_encoded(model, encoded).numpy()
-    targets = np.concatenate([e.targets for e in encoded])
+    encoded, h, targets = embed_labelled(model, docs, space)
     doc_index = np.concatenate([np.full(len(e.pairs), i) for i, e in enumerate(encoded)])
     order = (lambda t: t) if space.directed else sorted
     types = np.array(["|".join(order([d.entities[a].type, d.entities[b].type]))

@@ -23,6 +23,7 @@ import numpy as np
 from ccre.config import CcreConfig
 from ccre.documents import Document
 from ccre.embedding import build_memory, embed_encoded
+from ccre.encoding import EncodedDocument
 from ccre.errors import ConfigError
 from ccre.evaluation import Scheme, score_predictions
 from ccre.inference import relations_from_decisions
@@ -51,6 +52,15 @@ def load_for_embedding(
     return model.to(pick_device(device)).eval()
 
 
+def embed_labelled(
+    model: RelationModel, docs: Sequence[Document], space: LabelSpace
+) -> tuple[list[EncodedDocument], np.ndarray, np.ndarray]:
+    """Encoded documents, pair embeddings ``(N, D)`` and multi-hot targets ``(N, C)`` of every candidate pair
+    of labelled ``docs``."""
+    encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
+    return encoded, embed_encoded(model, encoded).numpy(), np.concatenate([e.targets for e in encoded])
+
+
 def probe_encoder(
     model_name: str | Path,
     train_docs: Sequence[Document],
@@ -67,12 +77,9 @@ def probe_encoder(
     model = load_for_embedding(model_name, space, seed, device, fresh_pair_embedder)
     if model.space != space:
         model.space = space  # a checkpoint probed on other data: only its embedding is used
-    enc = model.document_encoder
-    train_enc = [enc.encode(d, space, with_targets=True) for d in train_docs]
-    test_enc = [enc.encode(d, space) for d in test_docs]
-    train_h = embed_encoded(model, train_enc).numpy()
+    _, train_h, train_targets = embed_labelled(model, train_docs, space)
+    test_enc = [model.document_encoder.encode(d, space) for d in test_docs]
     test_h = embed_encoded(model, test_enc).numpy()
-    train_targets = np.concatenate([e.targets for e in train_enc])
     decisions = probe_predictions(train_h, train_targets, test_h, k=k, multi_label=space.multi_label)
     results = {}
     for method, decided in decisions.items():
