@@ -7,6 +7,8 @@
 - :func:`add_to_memory`: new labelled documents join a trained model's memory without retraining.
 - :func:`neighbour_statistics`: what the k nearest neighbours of relation-bearing pairs are (same relation,
   no relation, same document): why a kNN classifier does well or badly on an embedding.
+- :func:`same_pair_retrieval`: whether the same entity pair in other documents is an instance's nearest
+  neighbour, the task of L_mtb: did pretraining learn it, and does it carry over to unseen documents.
 
 A model here is either a trained checkpoint (``ccre train --output``) or an encoder: a Hugging Face
 name/path or a ``ccre pretrain`` output, whose pretrained pair embedder is used. A plain Hugging Face
@@ -137,6 +139,44 @@ def neighbour_statistics(
         stats["same_doc"] = float((docs[idx] == docs[queries, None]).mean())
         stats["same_doc_chance"] = float(((sizes[docs[queries]] - 1) / (len(docs) - 1)).mean())
     return stats
+
+
+def same_pair_retrieval(h: np.ndarray, keys: Sequence[Sequence], docs: np.ndarray) -> dict[str, float]:
+    """How well embeddings ``h`` ``(N, D)`` find the same entity pair in other documents (what L_mtb trains).
+
+    ``keys[i]`` are instance ``i``'s pair keys (two instances are the same pair when they share one) and
+    ``docs`` ``(N,)`` its document. A query is an instance with a same-pair instance in another document; its
+    candidates are all instances of other documents, ranked by cosine similarity (ties in index order).
+    Returns ``queries``, ``candidates_per_query``, ``recall_at_1`` (the nearest candidate is the same pair),
+    ``mrr`` (mean reciprocal rank of the first same-pair candidate) and ``chance_recall_at_1`` (the mean
+    fraction of a query's candidates that are the same pair).
+    """
+    key_ids: dict = {}
+    rows, cols = [], []
+    for r, ks in enumerate(keys):
+        for k in ks:
+            rows.append(r)
+            cols.append(key_ids.setdefault(k, len(key_ids)))
+    member = np.zeros((len(keys), len(key_ids)), dtype=np.float32)
+    member[rows, cols] = 1.0
+    docs = np.asarray(docs)
+    other = docs[:, None] != docs[None, :]
+    same = ((member @ member.T) > 0) & other
+    queries = np.flatnonzero(same.any(axis=1))
+    if len(queries) == 0:
+        raise ValueError("no instance has the same pair in another document")
+    hn = np.asarray(h, dtype=np.float64)
+    hn = hn / np.linalg.norm(hn, axis=1, keepdims=True)
+    sim = np.where(other[queries], hn[queries] @ hn.T, -np.inf)
+    order = np.argsort(-sim, axis=1, kind="stable")
+    hits = np.take_along_axis(same[queries], order, axis=1)
+    return {
+        "queries": int(len(queries)),
+        "candidates_per_query": float(other[queries].sum(axis=1).mean()),
+        "recall_at_1": float(hits[:, 0].mean()),
+        "mrr": float((1.0 / (1 + hits.argmax(axis=1))).mean()),
+        "chance_recall_at_1": float((same[queries].sum(axis=1) / other[queries].sum(axis=1)).mean()),
+    }
 
 
 def relation_embeddings(model: RelationModel, docs: Sequence[Document]) -> tuple[np.ndarray, list[str]]:

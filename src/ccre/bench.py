@@ -400,14 +400,16 @@ def ensure_pretrained(config, cache: str | Path, *, data_dir=None, cpu: bool = F
     out = Path(cache) / pretrain_key(config)
     if (out / PRETRAIN_INFO_FILE).exists():
         return out
-    from ccre.cli_pretrain import load_corpus_documents
+    from ccre.pretraining.inputs import load_corpus_documents
 
     resume = (out / CHECKPOINT_DIR).exists()
     log(f"{'resuming' if resume else 'building'} pretrained encoder {out} "
         f"(terms: {', '.join(config.terms())}, {config.max_steps or config.epochs} {'steps' if config.max_steps else 'epochs'})")
     if out.exists() and not resume:
         shutil.rmtree(out)  # a build killed before its first checkpoint
-    docs, _ = load_corpus_documents(None, None, Path(data_dir) if data_dir else None, strict=False)
+    docs, report = load_corpus_documents(None, None, data_dir, strict=False)
+    log(f"{len(docs)} pretraining documents ({report['skipped_bad']} bad skipped, "
+        f"{report['excluded_dropped']} evaluation documents excluded)")
     started = time.perf_counter()
     Pretrainer(config, docs, out, cpu=cpu, show_progress=show_progress, log=log).run(resume=resume)
     log(f"pretrained encoder {out} ready in {(time.perf_counter() - started) / 60:.1f} min")

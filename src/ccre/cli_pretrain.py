@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from ccre.cli import DataDir, PrecisionChoice, PrecisionOpt, _print_skip, console, friendly_errors, out
-from ccre.errors import CcreError, ConfigError
+from ccre.errors import ConfigError
 
 FilesArg = Annotated[
     Optional[list[Path]],
@@ -27,54 +27,17 @@ ExcludeOpt = Annotated[
 ]
 
 
-def default_inputs(data_dir: Path | None) -> tuple[list[Path], list[Path]]:
-    """Default input files (pretrain/*.pubtator, BioRED train + dev) and default exclusions (BioRED test)."""
-    from ccre.data import DATASETS, resolve_data_dir, split_path
-
-    root = resolve_data_dir(data_dir)
-    files = [split_path("pretrain", name, root) for name in DATASETS["pretrain"]]
-    files += [split_path("biored", split, root) for split in ("train", "dev")]
-    exclude = [split_path("biored", "test", root)]
-    return files, exclude
-
-
 def load_corpus_documents(
     files: list[Path] | None, exclude: list[Path] | None, data_dir: Path | None, strict: bool
 ) -> tuple[list, dict]:
-    """Read, de-duplicate and filter the input documents; returns them and a report of what happened."""
-    from ccre.formats import read_documents
-    from ccre.pretraining.corpus import deduplicate, exclude_documents
+    """:func:`ccre.pretraining.inputs.load_corpus_documents`, printing skipped documents and a summary."""
+    from ccre.pretraining.inputs import load_corpus_documents as load
 
-    if not files:
-        files, default_exclude = default_inputs(data_dir)
-        if exclude is None:
-            exclude = default_exclude
-    skipped: list[str] = []
-
-    def on_skip(error: CcreError) -> None:
-        skipped.append(str(error))
-        _print_skip(error)
-
-    docs = []
-    for path in files:
-        docs.extend(read_documents(path, lenient=not strict, on_skip=on_skip))
-    read = len(docs)
-    docs, duplicates = deduplicate(docs)
-    excluded_docs = []
-    for path in exclude or []:
-        excluded_docs.extend(read_documents(path, lenient=True))
-    docs, dropped = exclude_documents(docs, excluded_docs)
-    report = {
-        "inputs": [str(p) for p in files],
-        "exclude": [str(p) for p in exclude or []],
-        "read": read,
-        "skipped_bad": len(skipped),
-        "duplicates_dropped": duplicates,
-        "excluded_dropped": dropped,
-    }
+    docs, report = load(files, exclude, data_dir, strict, on_skip=_print_skip)
     console.print(
-        f"{read} documents read from {len(files)} file(s); {len(skipped)} bad skipped, {duplicates} duplicate(s) "
-        f"dropped, {dropped} dropped because they appear in --exclude files",
+        f"{report['read']} documents read from {len(report['inputs'])} file(s); {report['skipped_bad']} bad "
+        f"skipped, {report['duplicates_dropped']} duplicate(s) dropped, {report['excluded_dropped']} dropped "
+        "because they appear in --exclude files",
         highlight=False,
     )
     return docs, report
