@@ -90,3 +90,25 @@ def test_batch_guarantee_on_real_corpus(real_corpus):
     assert len(seen_docs) > 0.99 * len(c.documents)
     assert anchors > 2000  # batches do carry anchors, not just negatives
     assert epoch_batches(c, 4, 13, 0) == batches  # reproducible
+
+
+def test_load_corpus_documents_dedups_excludes_and_reports(tmp_path):
+    from ccre.errors import FormatError
+    from ccre.formats import write_documents
+    from ccre.pretraining.inputs import load_corpus_documents
+
+    dev = read_documents(data_file("biored/Dev.PubTator"))[:8]
+    a, b, held = tmp_path / "a.pubtator", tmp_path / "b.pubtator", tmp_path / "test.pubtator"
+    write_documents(dev[:5], a, "pubtator")
+    write_documents(dev[3:7], b, "pubtator")  # dev[3], dev[4] again
+    with b.open("a") as f:  # a bad document: its mention text is not what the offsets cover
+        f.write("\n999|t|A title\n999|a|An abstract\n999\t0\t5\tNotThis\tGene\tG1\n")
+    write_documents([replace(dev[6], id="renamed")], held, "pubtator")  # excluded by text
+    skipped = []
+    docs, report = load_corpus_documents([a, b], [held], None, strict=False, on_skip=skipped.append)
+    assert [d.id for d in docs] == [d.id for d in dev[:6]]
+    assert report == {"inputs": [str(a), str(b)], "exclude": [str(held)], "read": 9, "skipped_bad": 1,
+                      "duplicates_dropped": 2, "excluded_dropped": 1}
+    assert len(skipped) == 1 and "999" in str(skipped[0])
+    with pytest.raises(FormatError, match="b.pubtator"):
+        load_corpus_documents([a, b], [held], None, strict=True)
