@@ -11,7 +11,8 @@ the pair embeddings of each split are computed once, then scored against the che
 instances with ``mccl`` (mean and sum pooling), ``knn`` and ``centroid`` inference. Each (checkpoint, split,
 mode) appends one line to ``--out`` with ``overrides`` ``{"predict": MODE}`` (plus the trained pooling when it
 is not the default); BioRED dev lines have data set ``biored-dev``, so that a mode is chosen on dev and only
-then read on test. Lines already in ``--out`` are skipped, so the script resumes.
+then read on test. Re-DocRED cells are scored on test only (its dev file is the training pool), with the
+DocRED scorer (Ign F1 against the cell's own training documents). Lines already in ``--out`` are skipped, so the script resumes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ccre.bench import append_lines, read_results, short_hash
 from ccre.data import resolve_data_dir, split_path
 from ccre.embedding import embed_encoded
 from ccre.evaluation import score_predictions
+from ccre.experiment import resolve_split, select_training_documents
 from ccre.formats import read_documents
 from ccre.inference import relations_from_decisions
 from ccre.model import RelationModel
@@ -49,9 +51,17 @@ def is_rescore(record: dict) -> bool:
     return "rescored_from" in record
 
 
-def rescore(record: dict, split: str, docs, commit: str) -> list[dict]:
+def headline(metrics: dict) -> float:
+    """BioRED pair+type F1 or DocRED F1."""
+    return metrics["type"]["f1"] if "type" in metrics else metrics["f1"]
+
+
+def rescore(record: dict, split: str, docs, commit: str, data_dir) -> list[dict]:
     started = time.perf_counter()
     model = RelationModel.from_pretrained(record["checkpoint"])
+    scheme = "docred" if record["dataset"] == "redocred" else "biored"
+    train = (select_training_documents(model.config, read_documents(resolve_split(model.config, "train", data_dir)))
+             if scheme == "docred" else None)  # for Ign F1
     objective = model.objective
     encoded = [model.document_encoder.encode(d, model.space) for d in docs]
     h = embed_encoded(model, encoded)
@@ -72,7 +82,7 @@ def rescore(record: dict, split: str, docs, commit: str) -> list[dict]:
         records.append(result_record(
             dataset=split_dataset(record["dataset"], split),
             train_docs=record["train_docs"], method=record["method"], encoder=record["encoder"], seed=record["seed"],
-            metrics=score_predictions(docs, predictions, "biored"), wall_s=embed_s + time.perf_counter() - started,
+            metrics=score_predictions(docs, predictions, scheme, train), wall_s=embed_s + time.perf_counter() - started,
             config=model.config.model_dump(), commit=commit, overrides=overrides, overrides_hash=short_hash(overrides, 10),
             checkpoint=record["checkpoint"], rescored_from=record.get("bench_key", ""),
         ))
@@ -93,18 +103,20 @@ def main() -> None:
              if r.get("checkpoint") and Path(r["checkpoint"]).exists() and r["method"].endswith(("+supcon", "+mccl"))
              and not is_rescore(r)]
     commit = git_commit()
+    docs: dict[tuple[str, str], list] = {}
     for split in args.splits:
-        docs = None
         for record in cells:
-            if record["dataset"] != "biored":
+            dataset = record["dataset"]
+            if dataset == "redocred" and split != "test":
+                continue  # Re-DocRED's dev file is the training pool: no held-out split to choose a mode on
+            if (record["checkpoint"], split_dataset(dataset, split)) in done:
                 continue
-            if (record["checkpoint"], split_dataset(record["dataset"], split)) in done:
-                continue
-            docs = docs or read_documents(split_path(record["dataset"], split, data_dir))
-            lines = rescore(record, split, docs, commit)
+            if (dataset, split) not in docs:
+                docs[dataset, split] = read_documents(split_path(dataset, split, data_dir))
+            lines = rescore(record, split, docs[dataset, split], commit, data_dir)
             append_lines(args.out, lines)
-            print(f"{record['method']} seed {record['seed']} {split}: "
-                  + ", ".join(f"{r['overrides']['predict']} {100 * r['metrics']['type']['f1']:.2f}" for r in lines))
+            print(f"{dataset} {record['train_docs']} {record['method']} seed {record['seed']} {split}: "
+                  + ", ".join(f"{r['overrides']['predict']} {100 * headline(r['metrics']):.2f}" for r in lines))
 
 
 if __name__ == "__main__":
