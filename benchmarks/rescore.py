@@ -56,7 +56,7 @@ def headline(metrics: dict) -> float:
     return metrics["type"]["f1"] if "type" in metrics else metrics["f1"]
 
 
-def rescore(record: dict, split: str, docs, commit: str, data_dir) -> list[dict]:
+def rescore(record: dict, split: str, docs, commit: str, data_dir=None) -> list[dict]:
     started = time.perf_counter()
     model = RelationModel.from_pretrained(record["checkpoint"])
     scheme = "docred" if record["dataset"] == "redocred" else "biored"
