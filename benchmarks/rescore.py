@@ -30,7 +30,7 @@ from ccre.embedding import embed_encoded
 from ccre.evaluation import score_predictions
 from ccre.experiment import resolve_split, select_training_documents
 from ccre.formats import read_documents
-from ccre.inference import relations_from_decisions
+from ccre.inference import SCORE_BUDGET, relations_from_decisions
 from ccre.model import RelationModel
 from ccre.results import result_record
 from ccre.runtime import git_commit
@@ -73,11 +73,15 @@ def rescore(record: dict, split: str, docs, commit: str, data_dir=None) -> list[
     for mode, (inference, pool) in MODES.items():
         started = time.perf_counter()
         objective.inference, objective.pool = inference, pool
+        decided = np.zeros((len(h), model.space.num_labels), dtype=bool)
+        probs = np.zeros((len(h), model.space.num_labels), dtype=np.float32)
+        step = max(1, SCORE_BUDGET // max(1, len(model.memory)))  # as ccre predict: bounded (pair, entry) scores
         with torch.inference_mode():
-            scores = objective.scores(h)
-            decided = objective.decide(scores).numpy()
-            probs = objective.probabilities(scores).numpy()
-        predictions = relations_from_decisions(docs, encoded, decided, probs.astype(np.float32), model.space, novelty)
+            for s in range(0, len(h), step):
+                scores = objective.scores(h[s : s + step])
+                decided[s : s + step] = objective.decide(scores).numpy()
+                probs[s : s + step] = objective.probabilities(scores).numpy()
+        predictions = relations_from_decisions(docs, encoded, decided, probs, model.space, novelty)
         overrides = {"predict": mode, **({"train.mccl_pool": trained_pool} if trained_pool != "mean" else {})}
         records.append(result_record(
             dataset=split_dataset(record["dataset"], split),
