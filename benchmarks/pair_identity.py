@@ -95,7 +95,7 @@ def main() -> None:
     inst_docs = np.array([corpus.instances[i].doc for i in instances])
     overrides = {"pretrained": str(args.pretrained), "max_docs": args.max_docs, "split": args.split}
     done = {(r["encoder"], r["blank_prob"]) for r in read_results(args.out)
-            if r.get("method") == METHOD and r.get("overrides") == overrides}
+            if r.get("method") == METHOD and r.get("overrides") == overrides and r.get("seed") == args.seed}
     space = LabelSpace(labels=(NO_RELATION, "related"), directed=False, multi_label=False, novelty=False)  # heads unused
     commit = git_commit()
     for encoder in encoders:
