@@ -30,7 +30,7 @@ from ccre.embedding import embed_encoded
 from ccre.evaluation import score_predictions
 from ccre.experiment import resolve_split, select_training_documents
 from ccre.formats import read_documents
-from ccre.inference import SCORE_BUDGET, relations_from_decisions
+from ccre.inference import relations_from_decisions, scoring_chunk
 from ccre.model import RelationModel
 from ccre.results import result_record
 from ccre.runtime import git_commit
@@ -75,7 +75,7 @@ def rescore(record: dict, split: str, docs, commit: str, data_dir=None) -> list[
         objective.inference, objective.pool = inference, pool
         decided = np.zeros((len(h), model.space.num_labels), dtype=bool)
         probs = np.zeros((len(h), model.space.num_labels), dtype=np.float32)
-        step = max(1, SCORE_BUDGET // max(1, len(model.memory)))  # as ccre predict: bounded (pair, entry) scores
+        step = scoring_chunk(model)  # as ccre predict: bounded (pair, memory entry) similarities
         with torch.inference_mode():
             for s in range(0, len(h), step):
                 scores = objective.scores(h[s : s + step])

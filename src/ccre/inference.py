@@ -105,6 +105,14 @@ SCORE_BUDGET = 1 << 25
 scoring is ``P x N``, so the pair chunk shrinks to keep it within this."""
 
 
+def scoring_chunk(model: RelationModel, pair_chunk: int = PAIR_CHUNK) -> int:
+    """Pairs to score at once: ``pair_chunk``, fewer when a contrastive objective scores each pair against a
+    large memory (at most ``SCORE_BUDGET`` similarities at once)."""
+    if model.objective.uses_memory and model.memory is not None and len(model.memory):
+        return max(1, min(pair_chunk, SCORE_BUDGET // len(model.memory)))
+    return pair_chunk
+
+
 class Predictor:
     """Runs a trained :class:`RelationModel` over documents in length-sorted batches.
 
@@ -148,9 +156,7 @@ class Predictor:
         entities = model.encode_entities(batch)  # the one encoder pass of this batch
         heads, tails = batch.pair_heads, batch.pair_tails
         num_pairs = int(heads.shape[0])
-        step = self.pair_chunk
-        if model.objective.uses_memory and model.memory is not None and len(model.memory):
-            step = max(1, min(step, SCORE_BUDGET // len(model.memory)))
+        step = scoring_chunk(model, self.pair_chunk)
         decided = np.zeros((num_pairs, model.space.num_labels), dtype=bool)
         probs = np.zeros((num_pairs, model.space.num_labels), dtype=np.float32)
         novelty = np.zeros(num_pairs, dtype=np.float32) if model.novelty_head is not None else None
