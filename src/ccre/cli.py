@@ -48,6 +48,11 @@ class Pool(str, Enum):
     sum = "sum"
 
 
+class NAMargin(str, Enum):
+    zero = "zero"
+    calibrated = "calibrated"
+
+
 class Format(str, Enum):
     pubtator = "pubtator"
     bioc_xml = "bioc-xml"
@@ -267,6 +272,9 @@ def predict(
     knn_k: Annotated[Optional[int], typer.Option(help="contrastive models: neighbours of knn inference", min=1)] = None,
     mccl_pool: Annotated[Optional[Pool], typer.Option(help="contrastive models: mean or sum in the mccl score")] = None,
     tau2: Annotated[Optional[float], typer.Option(help="contrastive models: temperature of the mccl score")] = None,
+    na_margin: Annotated[Optional[NAMargin], typer.Option(
+        help="multi-label contrastive models: a relation must beat no-relation by zero or by the margin calibrated "
+        "on the training documents")] = None,
     precision: PrecisionOpt = PrecisionChoice.auto,
 ) -> None:
     """Predict relations and write them in the input's own format.
@@ -288,6 +296,7 @@ def predict(
     relation_model = RelationModel.from_pretrained(model, pick_device(device), inference={
         "train.inference": inference.value if inference else None, "train.knn_k": knn_k,
         "train.mccl_pool": mccl_pool.value if mccl_pool else None, "train.tau2": tau2,
+        "train.na_margin": na_margin.value if na_margin else None,
     })
     relation_model.precision = precision.value
     predictor = Predictor(relation_model, batch_size, explain_k=explain)

@@ -74,6 +74,11 @@ class TrainConfig(_Section):
         "mccl", description="how contrastive models score a pair against the memory of training instances"
     )
     knn_k: int = Field(5, ge=1, description="neighbours that vote in kNN inference")
+    na_margin: Literal["zero", "calibrated"] = Field(
+        "calibrated", description="multi-label contrastive models predict a relation when its score beats "
+        "no-relation's by more than a margin: zero, or calibrated for F1 on the training documents, each scored "
+        "against the others (ccre.threshold)"
+    )
     na_keep: float = Field(1.0, gt=0, le=1, description="fraction of no-relation anchors kept in contrastive losses")
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(4, ge=1, description="documents per step")

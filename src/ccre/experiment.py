@@ -67,6 +67,13 @@ def select_training_documents(config: CcreConfig, docs: Sequence[Document]) -> l
         raise ConfigError(f"training subset: {exc}") from None
 
 
+def _decision_margin(model: RelationModel) -> dict[str, float]:
+    """``{"na_margin": m}`` when the model's multi-label decisions used a no-relation margin (calibrated or
+    zero, :mod:`ccre.threshold`), so that the result line records the cut-off behind its figures."""
+    margin = getattr(model.objective, "margin", None)
+    return {} if margin is None else {"na_margin": round(float(margin), 6)}
+
+
 def train_and_evaluate(
     config: CcreConfig,
     *,
@@ -113,6 +120,7 @@ def train_and_evaluate(
         wall_s=time.perf_counter() - started,
         config=config.model_dump(),
         commit=commit,
+        **_decision_margin(model),
     )
     if results is not None:
         append_jsonl(results, record)

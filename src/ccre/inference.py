@@ -14,7 +14,7 @@ from ccre.documents import Document, Relation
 from ccre.encoding import EncodedDocument
 from ccre.errors import CcreError
 from ccre.labels import LabelSpace
-from ccre.memory import EmbeddingMemory
+from ccre.memory import SCORE_BUDGET, EmbeddingMemory
 from ccre.model import RelationModel
 from ccre.progress import progress_bar
 
@@ -100,9 +100,6 @@ def nearest_training_instances(
 
 
 PAIR_CHUNK = 4096
-SCORE_BUDGET = 1 << 25
-"""Most (pair, memory entry) similarities scored at once (128 MiB of float32): with a large memory, MCCL
-scoring is ``P x N``, so the pair chunk shrinks to keep it within this."""
 
 
 def scoring_chunk(model: RelationModel, pair_chunk: int = PAIR_CHUNK) -> int:

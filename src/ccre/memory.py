@@ -36,6 +36,9 @@ META_FILE = "meta.npz"
 # project's CPUs (100 queries against 10^5 vectors: 740 ms against 77 ms), so searches of that size
 # switch to BLAS for their duration. Larger batches keep faiss's own choice (faster there).
 BLAS_QUERY_RANGE = (20, 1000)
+SCORE_BUDGET = 1 << 25
+"""Most (pair, memory entry) similarities scored at once (128 MiB of float32): scoring pairs against a large
+memory is ``P x N``, so callers cut the pairs into chunks that keep within this."""
 
 
 @dataclass(frozen=True)

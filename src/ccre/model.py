@@ -132,7 +132,7 @@ class PairPredictions(NamedTuple):
 
 
 #: config fields that change only how a trained contrastive model scores pairs against its memory
-INFERENCE_FIELDS = ("train.inference", "train.knn_k", "train.mccl_pool", "train.tau2")
+INFERENCE_FIELDS = ("train.inference", "train.knn_k", "train.mccl_pool", "train.tau2", "train.na_margin")
 
 
 class RelationModel(nn.Module):

@@ -28,7 +28,8 @@ def build_objective(config: TrainConfig, pair_dim: int, space: LabelSpace) -> Pa
         if space.multi_label:
             return AdaptiveThresholdObjective(pair_dim, space.num_labels)
         return CrossEntropyObjective(pair_dim, space.num_labels)
-    kwargs = {"inference": config.inference, "k": config.knn_k, "na_keep": config.na_keep, "pool": config.mccl_pool}
+    kwargs = {"inference": config.inference, "k": config.knn_k, "na_keep": config.na_keep, "pool": config.mccl_pool,
+              "na_margin": config.na_margin}
     if config.objective == "supcon":
         return SupConObjective(space.multi_label, config.tau, config.tau2, **kwargs)
     if config.objective == "mccl":

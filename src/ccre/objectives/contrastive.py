@@ -10,22 +10,28 @@ labelled training instances and a pair is scored against it in one of three ways
 - ``knn``: votes of the ``k`` nearest instances (:func:`ccre.memory.knn_scores`, exact faiss search);
 - ``centroid``: cosine similarity to each relation's mean embedding.
 
-Decisions: single-label data takes the best-scoring class; multi-label data every relation scoring above
-no-relation.
+Decisions: single-label data takes the best-scoring class; multi-label data every relation whose score
+beats no-relation's by more than a margin (``na_margin``): zero, or calibrated on the training documents
+(:mod:`ccre.threshold`; the default, computed on the first decision after the memory is set).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import torch
 
-from ccre.memory import EmbeddingMemory, centroid_scores, knn_scores
+from ccre.memory import SCORE_BUDGET, EmbeddingMemory, centroid_scores, knn_scores
 from ccre.objectives.base import PairObjective
 from ccre.objectives.mccl import MCCLPool, mccl_class_scores, mccl_decide, mccl_loss
-from ccre.objectives.supcon import supcon_loss
+from ccre.objectives.supcon import cosine_similarities, supcon_loss
+from ccre.threshold import best_margin, held_out_scores
 
 InferenceMode = Literal["mccl", "knn", "centroid"]
+NAMargin = Literal["zero", "calibrated"]
+
+logger = logging.getLogger(__name__)
 
 
 class MemoryObjective(PairObjective):
@@ -41,6 +47,7 @@ class MemoryObjective(PairObjective):
         k: int = 5,
         na_keep: float = 1.0,
         pool: MCCLPool = "mean",
+        na_margin: NAMargin = "calibrated",
     ) -> None:
         super().__init__()
         self.multi_label = multi_label
@@ -49,6 +56,9 @@ class MemoryObjective(PairObjective):
         self.inference = inference
         self.k = k
         self.na_keep = na_keep
+        self.na_margin = na_margin
+        self.margin: float | None = None
+        """The multi-label no-relation margin in use (:meth:`decide`); ``None`` until the first decision."""
         self.temperature = 1.0  # set by subclasses: SupCon's tau, MCCL's tau1
         self.memory: EmbeddingMemory | None = None
         self._memory_tensors: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -57,6 +67,7 @@ class MemoryObjective(PairObjective):
         """Use ``memory`` (normalized training embeddings, their targets and ids) from now on."""
         self.memory = memory
         self._memory_tensors = None if memory is None or len(memory) == 0 else memory.tensors()
+        self.margin = None
 
     def _memory_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
         if self._memory_tensors is None:
@@ -88,18 +99,48 @@ class MemoryObjective(PairObjective):
         memory = self._memory_on(h.device)
         if memory is None or self.memory is None:
             raise RuntimeError("a contrastive objective needs a memory of labelled instances to score pairs")
-        memory_h, memory_targets, _ = memory
-        if self.inference == "mccl":
-            return mccl_class_scores(h, memory_h, memory_targets, self.tau2, pool=self.pool)
-        queries = h.detach().float().cpu().numpy()
-        if self.inference == "knn":
-            sims, idx = self.memory.search(queries, self.k)
+        if self.inference == "knn":  # through the memory's faiss index (exact, or HNSW for large memories)
+            sims, idx = self.memory.search(h.detach().float().cpu().numpy(), self.k)
             votes = knn_scores(sims, idx, self.memory.targets, self.k)
             return torch.from_numpy(votes).to(h.device, h.dtype)
-        return torch.from_numpy(centroid_scores(queries, self.memory.vectors, self.memory.targets)).to(h.device, h.dtype)
+        return self._scores_against(h, memory[0], memory[1])
+
+    def _scores_against(self, h: torch.Tensor, memory_h: torch.Tensor, memory_targets: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(P, C)`` of ``h`` against the instances ``memory_h`` with ``memory_targets`` (kNN by
+        exact search)."""
+        if self.inference == "mccl":
+            return mccl_class_scores(h, memory_h, memory_targets, self.tau2, pool=self.pool)
+        queries = h.detach().float()
+        if self.inference == "knn":
+            sims, idx = cosine_similarities(queries, memory_h.float()).topk(min(self.k, len(memory_h)), dim=1)
+            votes = knn_scores(sims.cpu().numpy(), idx.cpu().numpy(), memory_targets.cpu().numpy(), self.k)
+        else:
+            votes = centroid_scores(queries.cpu().numpy(), memory_h.cpu().numpy(), memory_targets.cpu().numpy())
+        return torch.from_numpy(votes).to(h.device, h.dtype)
 
     def decide(self, scores: torch.Tensor) -> torch.Tensor:
-        return mccl_decide(scores, self.multi_label)
+        if not self.multi_label:
+            return mccl_decide(scores)
+        if self.margin is None:
+            self.margin = self.calibrate() if self.na_margin == "calibrated" else 0.0
+        return mccl_decide(scores, True, self.margin)
+
+    def calibrate(self) -> float:
+        """The no-relation margin with the best F1 on the memory's own documents, each scored against the
+        others (:mod:`ccre.threshold`); 0 when the memory holds fewer than two documents."""
+        if self._memory_tensors is None or self.memory is None:
+            raise RuntimeError("calibrating the no-relation margin needs a memory of labelled instances")
+        vectors, targets, _ = self._memory_tensors
+        doc_ids = [m.doc_id for m in self.memory.meta]
+        with torch.no_grad():
+            rows, scores = held_out_scores(vectors, targets, doc_ids, self._scores_against, SCORE_BUDGET)
+        if len(rows) == 0:
+            return 0.0
+        gold = targets[torch.from_numpy(rows).to(targets.device), 1:].cpu().numpy() > 0
+        margin, f1 = best_margin((scores[:, 1:] - scores[:, :1]).numpy(), gold)
+        logger.info("no-relation margin %.4f, calibrated on %d training pairs left out by document (F1 %.4f)",
+                    margin, len(rows), f1)
+        return margin
 
     def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
         """kNN votes are already fractions; similarity scores go through a softmax at the loss's temperature."""

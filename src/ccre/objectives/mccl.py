@@ -116,12 +116,13 @@ def mccl_loss(
     return -log_prob.gather(1, gold.to(torch.int64).argmax(dim=1, keepdim=True)).mean()
 
 
-def mccl_decide(scores: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
+def mccl_decide(scores: torch.Tensor, multi_label: bool = False, margin: float = 0.0) -> torch.Tensor:
     """Decisions ``(P, C)`` bool from MCCL scores: single-label, the best-scoring class (absent classes
-    score ``-inf`` and are never chosen while any class is present); multi-label, every relation scoring
-    above no-relation, or no-relation alone when none does."""
+    score ``-inf`` and are never chosen while any class is present); multi-label, every relation whose score
+    beats no-relation's by more than ``margin``, or no-relation alone when none does."""
     if not multi_label:
         return torch.nn.functional.one_hot(scores.argmax(dim=1), scores.shape[1]).bool()
-    above = scores > scores[:, :1]
+    above = torch.zeros_like(scores, dtype=torch.bool)
+    above[:, 1:] = (scores[:, 1:] - scores[:, :1]) > margin
     above[:, 0] = ~above[:, 1:].any(dim=1)
     return above
