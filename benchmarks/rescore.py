@@ -72,7 +72,7 @@ def rescore(record: dict, split: str, docs, commit: str, data_dir=None) -> list[
     records = []
     for mode, (inference, pool) in MODES.items():
         started = time.perf_counter()
-        objective.inference, objective.pool = inference, pool
+        objective.set_inference(inference, pool)
         decided = np.zeros((len(h), model.space.num_labels), dtype=bool)
         probs = np.zeros((len(h), model.space.num_labels), dtype=np.float32)
         step = scoring_chunk(model)  # as ccre predict: bounded (pair, memory entry) similarities
@@ -89,6 +89,7 @@ def rescore(record: dict, split: str, docs, commit: str, data_dir=None) -> list[
             metrics=score_predictions(docs, predictions, scheme, train), wall_s=embed_s + time.perf_counter() - started,
             config=model.config.model_dump(), commit=commit, overrides=overrides, overrides_hash=short_hash(overrides, 10),
             checkpoint=record["checkpoint"], rescored_from=record.get("bench_key", ""),
+            **({"na_margin": round(float(objective.margin), 6)} if objective.margin is not None else {}),
         ))
     return records
 

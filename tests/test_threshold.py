@@ -116,6 +116,14 @@ def test_objective_calibrates_on_first_decision_and_again_after_new_memory() -> 
     assert objective.margin == pytest.approx(expected)
     objective.set_memory(memory)
     assert objective.margin is None
+    objective.decide(scores)
+    objective.set_inference("knn")  # other scores, another margin
+    assert objective.margin is None and objective.inference == "knn" and objective.pool == "mean"
+    knn = objective.scores(torch.from_numpy(vectors).float())
+    objective.decide(knn)
+    rows, held = held_out_scores(*memory.tensors()[:2], [m.doc_id for m in memory.meta], objective._scores_against,
+                                 budget=1000)
+    assert objective.margin == pytest.approx(best_margin((held[:, 1:] - held[:, :1]).numpy(), targets[rows, 1:] > 0)[0])
     zero = MCCLObjective(multi_label=True, tau=0.1, tau2=0.3, na_margin="zero")
     zero.set_memory(memory)
     assert zero.decide(scores).equal(mccl_decide(scores, True)) and zero.margin == 0.0

@@ -69,6 +69,13 @@ class MemoryObjective(PairObjective):
         self._memory_tensors = None if memory is None or len(memory) == 0 else memory.tensors()
         self.margin = None
 
+    def set_inference(self, inference: InferenceMode, pool: MCCLPool | None = None) -> None:
+        """Score pairs by ``inference`` (and MCCL ``pool``) from now on, without retraining; a calibrated
+        no-relation margin is calibrated again for the new scores."""
+        self.inference = inference
+        self.pool = pool or self.pool
+        self.margin = None
+
     def _memory_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
         if self._memory_tensors is None:
             return None
