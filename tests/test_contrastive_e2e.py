@@ -148,3 +148,29 @@ def test_rescore_script_matches_predict_with_each_inference_mode(mccl_checkpoint
     for mode, (inference, pool) in rescore.MODES.items():
         model = RelationModel.from_pretrained(tmp / "ckpt", inference={"train.inference": inference, "train.mccl_pool": pool})
         assert lines[mode]["metrics"] == score_predictions(test, Predictor(model).predict(test), "biored"), mode
+
+
+@pytest.mark.parametrize("contrast_memory", [True, False])
+def test_contrast_memory_switches_the_training_candidates(monkeypatch: pytest.MonkeyPatch, contrast_memory: bool) -> None:
+    """With ``train.contrast_memory`` false no memory is built before or during the epochs, every loss sees the
+    batch alone, and the trained model still gets the memory of every training pair for inference."""
+    import ccre.training
+    from ccre.objectives.contrastive import MemoryObjective
+
+    built, seen = [], []
+    real_build, real_loss = ccre.training.build_memory, MemoryObjective.loss
+    monkeypatch.setattr(ccre.training, "build_memory", lambda *a, **k: built.append(1) or real_build(*a, **k))
+
+    def spy(self, h, targets, ids=None):
+        seen.append(self._memory_tensors is not None)
+        return real_loss(self, h, targets, ids)
+
+    monkeypatch.setattr(MemoryObjective, "loss", spy)
+    train = read_documents(data_file("biored/Train.PubTator"))[:2]
+    cfg = CcreConfig().with_overrides({**TINY, "train.epochs": 2, "train.objective": "mccl",
+                                       "train.contrast_memory": contrast_memory})
+    model = train_model(cfg, train, show_progress=False)
+    assert seen and all(s == contrast_memory for s in seen)
+    assert len(built) == (3 if contrast_memory else 1)
+    n_pairs = sum(len(model.document_encoder.encode(d, model.space).pairs) for d in train)
+    assert model.memory is not None and len(model.memory) == n_pairs

@@ -143,6 +143,11 @@ def train(
     mccl_pool: Annotated[
         Optional[Pool], typer.Option(help="MCCL: mean (the formula's 1/|S_r|) or sum over a relation's instances")
     ] = None,
+    contrast_memory: Annotated[
+        Optional[bool],
+        typer.Option("--contrast-memory/--batch-only",
+                     help="contrastive training: compare anchors with a memory of all training pairs, or the batch only"),
+    ] = None,
     epochs: Annotated[Optional[int], typer.Option()] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="documents per step")] = None,
     lr: Annotated[Optional[float], typer.Option(help="encoder learning rate")] = None,
@@ -175,6 +180,7 @@ def train(
         "train.tau": tau,
         "train.tau2": tau2,
         "train.mccl_pool": mccl_pool.value if mccl_pool else None,
+        "train.contrast_memory": contrast_memory,
         "train.epochs": epochs,
         "train.batch_size": batch_size,
         "train.lr": lr,

@@ -80,6 +80,11 @@ class TrainConfig(_Section):
         "against the others (ccre.threshold)"
     )
     na_keep: float = Field(1.0, gt=0, le=1, description="fraction of no-relation anchors kept in contrastive losses")
+    contrast_memory: bool = Field(
+        True, description="contrastive objectives compare each anchor with a memory of every training instance "
+        "(embedded again each epoch) besides its batch; false: with its batch only (the memory is then built once, "
+        "after training, for inference)"
+    )
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(4, ge=1, description="documents per step")
     lr: float = Field(5e-5, gt=0, description="learning rate of the encoder")

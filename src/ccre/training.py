@@ -164,7 +164,7 @@ def train_model(
     with progress_bar(show_progress and team.is_main) as progress:
         task = progress.add_task("training", total=total, completed=start_epoch * steps_per_epoch)
         for epoch in range(start_epoch, tc.epochs):
-            if model.objective.uses_memory:
+            if model.objective.uses_memory and tc.contrast_memory:
                 model.set_memory(build_memory(model, docs, encoded))
             epoch_loss = 0.0
             for step, idx in enumerate(length_bucketed_batches(lengths, tc.batch_size, rng)):
