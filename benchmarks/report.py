@@ -1,7 +1,7 @@
 """Write ``benchmarks/REPORT.md``: the paper's claims checked against the study's results, with the tables
 and plots of ``ccre bench report`` and the investigation notes of ``benchmarks/report_notes.md``.
 
-Usage: python benchmarks/report.py [--study RESULTS.jsonl ...] [--variants RESULTS.jsonl]
+Usage: python benchmarks/report.py [--study RESULTS.jsonl ...] [--variants RESULTS.jsonl] [--diagnosis RESULTS.jsonl]
 
 - ``--study`` (default ``study.jsonl``, ``probe.jsonl`` and ``e2e.jsonl`` of ``benchmarks/results``): the main
   grid, one configuration per method; the claims are evaluated on it (:mod:`ccre.claims`).
@@ -18,6 +18,7 @@ import argparse
 import os
 from pathlib import Path
 
+from ccre.bench import read_results
 from ccre.bench_report import Row, aggregate, load_records, markdown_table, wall_table, write_report
 from ccre.claims import claims_markdown, evaluate_claims
 from ccre.io import atomic_write_text
@@ -36,11 +37,24 @@ def variants_table(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def diagnosis_table(records: list[dict]) -> str:
+    """One line per variant of ``diagnose_redocred.py``: last training loss and held-out F1 before, after."""
+    lines = ["| variant | last epoch's training loss | held-out F1 (%) untrained | after training | best epoch | wall (s) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in records:
+        curve = r["curve"]
+        lines.append(f"| {r['variant']} | {curve[-2].get('train_loss', float('nan')):.4f} | "
+                     f"{100 * curve[0]['held_out_f1']:.2f} | {100 * r['final_held_out_f1']:.2f} | "
+                     f"{100 * r['best_held_out_f1']:.2f} | {r['wall_s']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", nargs="+", type=Path,
                         default=[HERE / "results" / n for n in ("study.jsonl", "probe.jsonl", "e2e.jsonl")])
     parser.add_argument("--variants", type=Path, default=HERE / "results" / "variants.jsonl")
+    parser.add_argument("--diagnosis", type=Path, default=HERE / "results" / "diagnosis.jsonl")
     parser.add_argument("--out", type=Path, default=HERE / "REPORT.md")
     args = parser.parse_args()
 
@@ -75,6 +89,13 @@ def main() -> None:
     if args.variants.exists():
         parts += ["## Variants tried while investigating (not counted in the verdicts)\n",
                   f"From `{rel(args.variants)}`.\n", variants_table(aggregate(load_records([args.variants])))]
+    diagnosis = read_results(args.diagnosis)
+    if diagnosis:
+        parts += ["## Re-DocRED: contrastive training variants on a frozen encoder\n",
+                  f"From `{rel(args.diagnosis)}` (`python benchmarks/diagnose_redocred.py`: 25 of the 31 documents "
+                  "of the 1 % cell for training, 6 held out, the plain encoder frozen, the pair embedder trained; "
+                  "F1 at the best single no-relation margin on the held-out pairs, alike for every variant).\n",
+                  diagnosis_table(diagnosis)]
     notes = HERE / "report_notes.md"
     if notes.exists():
         parts += [notes.read_text(encoding="utf-8")]
