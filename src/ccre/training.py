@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from ccre.config import CcreConfig
+from ccre.config import CcreConfig, TrainConfig
 from ccre.distributed import Workers, average_gradients, gather_rows, shard_bounds, workers
 from ccre.documents import Document
 from ccre.embedding import build_memory
@@ -90,6 +90,19 @@ def batch_loss(
     return model.loss(batch, ids.to(model.device), gather=lambda rows: gather_rows(rows, sizes, team.rank))
 
 
+def warn_contrastive_multi_label(config: TrainConfig, space: LabelSpace) -> bool:
+    """Log a warning (and return true) when a contrastive objective meets multi-label data with the mean
+    MCCL score, the setting under which Re-DocRED contrastive models stayed near F1 0 (README, "Multi-label
+    data")."""
+    if config.objective == "ce" or not space.multi_label or config.mccl_pool != "mean":
+        return False
+    logger.warning(
+        "%s on multi-label data with the mean MCCL score: on Re-DocRED that left contrastive models near F1 0, "
+        "while --mccl-pool sum --batch-only trained (README, 'Multi-label data')", config.objective,
+    )
+    return True
+
+
 def train_model(
     config: CcreConfig,
     train_docs: Sequence[Document],
@@ -117,6 +130,7 @@ def train_model(
     # parallel CPU reductions (index_add, embedding gradients) otherwise add in varying order
     torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
     space = LabelSpace.from_documents(train_docs)
+    warn_contrastive_multi_label(config.train, space)
     model = RelationModel.create(config, space).to(team.device)
     model.precision = precision
     docs = [d for d in train_docs if len(d.entities) >= 2]
