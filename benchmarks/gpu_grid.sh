@@ -3,18 +3,24 @@
 # streams of `ccre bench` under one deadline. Result lines (config, commit, machine, wall time, metrics) go to
 # OUT/gpu.jsonl, rewritten every 15 s, so a stream stopped by the deadline loses at most its cell in progress.
 #
-# Usage, in the repository root of the GPU machine:  benchmarks/gpu_grid.sh OUT [DEADLINE_S]
+# Usage, in the repository root of the GPU machine:  benchmarks/gpu_grid.sh OUT [DEADLINE_S] [PLAN]
 #   with .carry/ made here by benchmarks/gpu_carry.sh (that machine has no network) and CCRE_GIT_COMMIT set to
-#   the commit the tree was copied from (it is not a git checkout there).
+#   the commit the tree was copied from. Every MTB cell starts from the encoder of the default PretrainConfig,
+#   built once per machine into runs/pretrained by the first MTB cell; the other MTB streams wait for it.
 # Streams, each in priority order (one seed per bench call, so an early stop leaves whole seeds):
+# PLAN study (default):
 #   plm        PLM+CE: BioRED 40 and Re-DocRED 153, seeds 1-3, then BioRED 400
-#   biored40   the pretrained encoder (default PretrainConfig, built once into runs/pretrained) with MTB+MCCL,
-#              then MTB+CE, MTB+SupCon on BioRED 40, seeds 1-3; the other MTB streams start once it is built
+#   biored40   MTB+MCCL (builds the encoder), MTB+CE, MTB+SupCon on BioRED 40, seeds 1-3
 #   biored400  MTB+CE and MTB+MCCL on BioRED 400 (all the training data), seed 1, a stream each
 #   redocred   MTB+CE on Re-DocRED 153, then MTB+MCCL with the multi-label settings (mccl_pool=sum, batch only)
+# PLAN batch-only (the contrastive objectives against the batch only, train.contrast_memory=false):
+#   mccl40     MTB+MCCL on BioRED 40, seeds 1-3 (builds the encoder)
+#   supcon40   MTB+SupCon on BioRED 40, seeds 1-3
+#   redocred   MTB+MCCL with the multi-label settings on Re-DocRED 153, seeds 1-2
 set -u
-OUT=${1:?usage: gpu_grid.sh OUT [DEADLINE_S]}
+OUT=${1:?usage: gpu_grid.sh OUT [DEADLINE_S] [PLAN]}
 DEADLINE=${2:-480}
+PLAN=${3:-study}
 T0=$(date +%s)
 left() { echo $((DEADLINE - ($(date +%s) - T0))); }
 RUN=runs/gpu
@@ -62,38 +68,57 @@ collect() {
     tail -n 40 "$RUN"/logs/*.log > "$OUT/logs.txt" 2>/dev/null
 }
 
-plm() {
+encoder_ready() {  # wait (within the deadline) until the first MTB cell has built the pretrained encoder
+    while ! ls runs/pretrained/*/ccre_pretrain.json > /dev/null 2>&1; do
+        [ "$(left)" -gt 20 ] || return 1
+        sleep 3
+    done
+}
+BATCH=(--set train.contrast_memory=false)
+MULTI_LABEL=(--set train.mccl_pool=sum --set train.contrast_memory=false)
+
+study_plm() {
     for seed in 1 2 3; do
         bench plm --dataset biored --sizes 40 --methods plm+ce --seeds $seed || return
         bench plm --dataset redocred --sizes 153 --methods plm+ce --seeds $seed || return
     done
     bench plm --dataset biored --sizes 400 --methods plm+ce --seeds 1
 }
-biored40() {
+study_biored40() {
+    bench biored40 --dataset biored --sizes 40 --methods mtb+mccl --seeds 1 || return
     bench biored40 --dataset biored --sizes 40 --methods mtb+ce,mtb+supcon --seeds 1 || return
     for seed in 2 3; do bench biored40 --dataset biored --sizes 40 --methods mtb+mccl,mtb+ce,mtb+supcon --seeds $seed || return; done
 }
-biored400() {  # biored400 METHOD: one method per stream, the cells are hours on the CPU
-    bench "biored400-$1" --dataset biored --sizes 400 --methods "$1" --seeds 1
+study_biored400() {  # study_biored400 METHOD: one method per stream, the cells are hours on the CPU
+    encoder_ready && bench "biored400-$1" --dataset biored --sizes 400 --methods "$1" --seeds 1
 }
-redocred() {
+study_redocred() {
+    encoder_ready || return
     for seed in 1 2 3; do bench redocred --dataset redocred --sizes 153 --methods mtb+ce --seeds $seed || return; done
-    for seed in 1 2 3; do
-        bench redocred --dataset redocred --sizes 153 --methods mtb+mccl --seeds $seed \
-            --set train.mccl_pool=sum --set train.contrast_memory=false || return
-    done
+    for seed in 1 2 3; do bench redocred --dataset redocred --sizes 153 --methods mtb+mccl --seeds $seed "${MULTI_LABEL[@]}" || return; done
+}
+batch_mccl40() {
+    for seed in 1 2 3; do bench mccl40 --dataset biored --sizes 40 --methods mtb+mccl --seeds $seed "${BATCH[@]}" || return; done
+}
+batch_supcon40() {
+    encoder_ready || return
+    for seed in 1 2 3; do bench supcon40 --dataset biored --sizes 40 --methods mtb+supcon --seeds $seed "${BATCH[@]}" || return; done
+}
+batch_redocred() {
+    encoder_ready || return
+    for seed in 1 2; do bench redocred --dataset redocred --sizes 153 --methods mtb+mccl --seeds $seed "${MULTI_LABEL[@]}" || return; done
 }
 
 (while sleep 15; do collect; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >> "$RUN/logs/gpu_util.log" 2>&1; done) &
 monitor=$!
-plm & streams=($!)
-# the first MTB cell builds the pretrained encoder that every other MTB cell starts from
-bench biored40 --dataset biored --sizes 40 --methods mtb+mccl --seeds 1
-biored40 & streams+=($!)
-biored400 mtb+ce & streams+=($!)
-biored400 mtb+mccl & streams+=($!)
-redocred & streams+=($!)
-wait "${streams[@]}"
+case "$PLAN" in
+    study) streams=(study_plm study_biored40 "study_biored400 mtb+ce" "study_biored400 mtb+mccl" study_redocred) ;;
+    batch-only) streams=(batch_mccl40 batch_supcon40 batch_redocred) ;;
+    *) echo "unknown plan $PLAN (study, batch-only)" >&2; exit 2 ;;
+esac
+pids=()
+for stream in "${streams[@]}"; do $stream & pids+=($!); done
+wait "${pids[@]}"
 kill $monitor 2>/dev/null
 collect
 cp "$RUN/logs/gpu_util.log" "$OUT/" 2>/dev/null

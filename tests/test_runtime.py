@@ -38,13 +38,15 @@ def test_outside_a_repository_is_unknown(tmp_path: Path, monkeypatch: pytest.Mon
     assert git_commit(tmp_path) == "unknown"
 
 
-def test_a_copied_tree_records_the_commit_it_was_copied_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_copied_tree_records_the_commit_its_sender_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CCRE_GIT_COMMIT", "abc123")
     assert git_commit(tmp_path) == "abc123+copy"
-    _git(tmp_path, "init", "-q")  # inside a checkout git's answer wins over the variable
+    _git(tmp_path, "init", "-q")  # a stale .git in the copy does not win over the sender's word
     (tmp_path / "code.py").write_text("x = 1\n")
     _git(tmp_path, "add", ".")
     _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    assert git_commit(tmp_path) == "abc123+copy"
+    monkeypatch.delenv("CCRE_GIT_COMMIT")
     assert git_commit(tmp_path) == _git(tmp_path, "rev-parse", "HEAD")
 
 

@@ -102,11 +102,13 @@ def git_commit(cwd: str | Path | None = None) -> str:
     """The checked-out commit (``+dirty`` when tracked files other than ``benchmarks/results/`` have
     uncommitted changes: a benchmark's own result lines do not make its later lines dirty), or ``unknown``.
 
-    Outside a git checkout (a copy of the tree sent to a GPU machine) the caller may name the commit the copy
-    was made from in ``CCRE_GIT_COMMIT``; it is recorded with a ``+copy`` suffix so the line says it was not
-    checked by git there."""
-    cwd = cwd or Path(__file__).resolve().parent
+    A copy of the tree sent to another machine (a GPU machine's working copy, whose ``.git`` may be older than
+    the files beside it) is named by its sender in ``CCRE_GIT_COMMIT``: that commit wins over git's answer
+    and is recorded with a ``+copy`` suffix, so the line says git did not check it there."""
     copied_from = os.environ.get("CCRE_GIT_COMMIT", "").strip()
+    if copied_from:
+        return f"{copied_from}+copy"
+    cwd = cwd or Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
@@ -116,7 +118,7 @@ def git_commit(cwd: str | Path | None = None) -> str:
             cwd=cwd, capture_output=True, text=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return f"{copied_from}+copy" if copied_from else "unknown"
+        return "unknown"
     return sha + ("+dirty" if dirty else "")
 
 
