@@ -2,11 +2,14 @@
 and plots of ``ccre bench report`` and the investigation notes of ``benchmarks/report_notes.md``.
 
 Usage: python benchmarks/report.py [--study RESULTS.jsonl ...] [--variants RESULTS.jsonl] [--diagnosis RESULTS.jsonl]
+                                  [--gpu RESULTS.jsonl]
 
 - ``--study`` (default ``study.jsonl``, ``probe.jsonl`` and ``e2e.jsonl`` of ``benchmarks/results``): the main
   grid, one configuration per method; the claims are evaluated on it (:mod:`ccre.claims`).
 - ``--variants`` (default ``benchmarks/results/variants.jsonl``, when present): runs with changed settings
   (tried while investigating a claim), tabled separately and never counted in a verdict.
+- ``--gpu`` (default ``benchmarks/results/gpu.jsonl``, when present): cells of ``benchmarks/gpu_grid.sh`` on a
+  lent GPU; their MTB encoder was pretrained there, so they get their own table and their own claim check.
 
 The tables, plots and verdicts are generated; only ``report_notes.md`` is written by hand, and it must not
 contain figures that are not in the results files.
@@ -29,11 +32,12 @@ HERE = Path(__file__).resolve().parent
 
 def variants_table(rows: list[Row]) -> str:
     """One line per configuration, with the settings that differ from the defaults spelled out."""
-    lines = ["| data set | train docs | method | settings | F1 (%) | seeds |", "|---|---:|---|---|---:|---:|"]
+    lines = ["| data set | train docs | method | settings | F1 (%) | seeds | min per run |",
+             "|---|---:|---|---|---:|---:|---:|"]
     for r in rows:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(r.overrides.items()) if k != "train.epochs") or "defaults"
         f1 = f"{100 * r.mean['F1']:.2f}" + (f" ± {100 * r.std['F1']:.2f}" if r.std.get("F1") is not None else "")
-        lines.append(f"| {r.dataset} | {r.train_docs} | {r.method} | {settings} | {f1} | {r.n} |")
+        lines.append(f"| {r.dataset} | {r.train_docs} | {r.method} | {settings} | {f1} | {r.n} | {r.wall_s / 60:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -49,12 +53,27 @@ def diagnosis_table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gpu_section(path: Path, rel) -> list[str]:
+    """The GPU cells: their claims (grid defaults only, as for the main grid) and every configuration run."""
+    rows = aggregate(load_records([path]))
+    machines = sorted({r["machine"] for r in read_results(path)})
+    return ["## Cells run on a lent GPU (a separate grid, not counted in the verdicts above)\n",
+            f"From `{rel(path)}`, written by `benchmarks/gpu_grid.sh` (see `benchmarks/README.md`) on "
+            f"{'; '.join(machines)}, in bf16 mixed precision, several cells sharing the GPU at once. Every MTB cell "
+            "starts from an encoder pretrained on that machine with the default `PretrainConfig` (the CPU grid's "
+            "MTB cells start from `runs/mtb`), so these cells are compared only with each other.\n",
+            "### Claims on the GPU cells (grid defaults only)\n", claims_markdown(evaluate_claims(
+                [r for r in rows if not r.overrides])),
+            "### Every GPU configuration\n", variants_table(rows)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", nargs="+", type=Path,
                         default=[HERE / "results" / n for n in ("study.jsonl", "probe.jsonl", "e2e.jsonl")])
     parser.add_argument("--variants", type=Path, default=HERE / "results" / "variants.jsonl")
     parser.add_argument("--diagnosis", type=Path, default=HERE / "results" / "diagnosis.jsonl")
+    parser.add_argument("--gpu", type=Path, default=HERE / "results" / "gpu.jsonl")
     parser.add_argument("--out", type=Path, default=HERE / "REPORT.md")
     args = parser.parse_args()
 
@@ -96,6 +115,8 @@ def main() -> None:
                   "of the 1 % cell for training, 6 held out, the plain encoder frozen, the pair embedder trained; "
                   "F1 at the best single no-relation margin on the held-out pairs, alike for every variant).\n",
                   diagnosis_table(diagnosis)]
+    if args.gpu.exists():
+        parts += gpu_section(args.gpu, rel)
     notes = HERE / "report_notes.md"
     if notes.exists():
         parts += [notes.read_text(encoding="utf-8")]
