@@ -102,3 +102,23 @@ def test_bad_input_is_one_clear_line_without_traceback(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["evaluate", "--gold", str(bad), "--pred", str(bad)])
     assert r.exit_code == 1
     assert "Traceback" not in r.output and "bad.pubtator:3" in r.output
+
+
+def test_probe_lines_name_the_probed_encoder_kind(biored_run) -> None:
+    """``ccre probe --results`` writes one line per probe, each saying which kind of encoder it probed, so the
+    report groups them without looking for the encoder's directory."""
+    from ccre.bench_report import record_encoder_kind
+
+    tmp, train, test, _ = biored_run
+    results = tmp / "probe.jsonl"
+    r = CliRunner().invoke(app, ["probe", "--model", "sentence-transformers/all-MiniLM-L6-v2", "--train", str(train),
+                                 "--test", str(test), "--train-docs", "4", "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted(line["method"] for line in lines) == ["probe-centroid", "probe-knn", "probe-softmax"]
+    assert {line["encoder_kind"] for line in lines} == {"plm"}
+    # lines from before probes recorded their kind: told apart by the encoder's name, not by the disk
+    legacy = {"method": "probe-knn", "encoder": "runs/no-such-pretrained-dir"}
+    assert record_encoder_kind(legacy) == "mtb"
+    assert record_encoder_kind({**legacy, "encoder": "sentence-transformers/all-MiniLM-L6-v2"}) == "plm"
+    assert record_encoder_kind({**legacy, "encoder_kind": "mtb-no-mlm"}) == "mtb-no-mlm"

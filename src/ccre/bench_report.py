@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccre.bench import PROBES, headline, read_results
+from ccre.config import DEFAULT_ENCODER
 from ccre.io import atomic_write_text
 from ccre.plots import _colormap, _figure, _save
 
@@ -55,10 +56,13 @@ def load_records(paths: Iterable[str | Path]) -> list[dict]:
 
 
 def record_encoder_kind(record: dict) -> str:
+    """The encoder kind of a line: its ``encoder_kind``, else a finetuning method's prefix; a probe line
+    written before probes recorded their kind names either the default encoder or a ``ccre pretrain``
+    output, told apart by the name alone so the report does not depend on which directories exist here."""
     if record.get("encoder_kind"):
         return str(record["encoder_kind"])
     if record["method"] in PROBES:
-        return "mtb" if (Path(str(record.get("encoder", ""))) / "ccre_pretrain.json").exists() else "plm"
+        return "plm" if str(record.get("encoder", "")) == DEFAULT_ENCODER else "mtb"
     return record["method"].rpartition("+")[0] or "plm"
 
 

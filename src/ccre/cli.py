@@ -453,6 +453,7 @@ def probe(
     from ccre.evaluation import scheme_for_format
     from ccre.formats import detect_format
     from ccre.io import append_jsonl
+    from ccre.pretraining.trainer import PRETRAIN_INFO_FILE
     from ccre.results import result_record
     from ccre.runtime import git_commit
 
@@ -464,12 +465,13 @@ def probe(
     wall = time.perf_counter() - started
     # a variant is told apart in reports by its overrides
     variant = {"overrides": {"probe.pair_embedder": "fresh"}, "overrides_hash": "fresh-pair"} if fresh_pair_embedder else {}
+    encoder_kind = "mtb" if (Path(model) / PRETRAIN_INFO_FILE).exists() else "plm"
     for method, metrics in scores.items():
         if results:
             append_jsonl(results, result_record(
                 dataset=dataset.value if dataset else str(train_file), train_docs=len(train_docs_),
                 method=method, encoder=model, seed=seed, metrics=metrics, wall_s=wall, config={"k": k}, commit=commit,
-                **variant,
+                encoder_kind=encoder_kind, **variant,
             ))
         if not as_json:
             out.print(_metrics_table(metrics, f"{method} on {model}"))
