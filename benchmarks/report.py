@@ -55,8 +55,9 @@ def diagnosis_table(records: list[dict]) -> str:
 
 def gpu_section(path: Path, rel) -> list[str]:
     """The GPU cells: their claims (grid defaults only, as for the main grid) and every configuration run."""
-    rows = aggregate(load_records([path]))
-    machines = sorted({r["machine"] for r in read_results(path)})
+    records = load_records([path])
+    rows = aggregate(records)
+    machines = sorted({r["machine"] for r in records})
     return ["## Cells run on a lent GPU (a separate grid, not counted in the verdicts above)\n",
             f"From `{rel(path)}`, written by `benchmarks/gpu_grid.sh` (see `benchmarks/README.md`) on "
             f"{'; '.join(machines)}, in bf16 mixed precision, several cells sharing the GPU at once. Every MTB cell "

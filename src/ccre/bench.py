@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ccre.config import DEFAULT_ENCODER, CcreConfig, read_mapping
 from ccre.errors import CcreError, ConfigError
+from ccre.pretraining.config import is_pretrain_output
 
 logger = logging.getLogger(__name__)
 
@@ -380,7 +381,7 @@ class BenchContext:
             return str((overrides or {}).get("encoder.name", DEFAULT_ENCODER))
         if kind == "mtb" and self.grid.pretrained:
             path = Path(self.grid.pretrained)
-            if not (path / "ccre_pretrain.json").exists():
+            if not is_pretrain_output(path):
                 raise ConfigError(f"{path} is not a finished `ccre pretrain` output (no ccre_pretrain.json)")
             return str(path)
         if kind not in self._encoders:
@@ -395,10 +396,10 @@ def ensure_pretrained(config, cache: str | Path, *, data_dir=None, cpu: bool = F
                       log: Callable[[str], None] = print) -> Path:
     """``<cache>/<hash of config>``: built on the default pretraining inputs unless already there, resumed
     from its last checkpoint when an earlier build was interrupted."""
-    from ccre.pretraining.trainer import CHECKPOINT_DIR, PRETRAIN_INFO_FILE, Pretrainer
+    from ccre.pretraining.trainer import CHECKPOINT_DIR, Pretrainer
 
     out = Path(cache) / pretrain_key(config)
-    if (out / PRETRAIN_INFO_FILE).exists():
+    if is_pretrain_output(out):
         return out
     from ccre.pretraining.inputs import load_corpus_documents
 
@@ -516,9 +517,9 @@ def estimate_seconds(grid: Grid, cells: Iterable[Cell] | None = None, *, pretrai
 
 def _steps_built(out: Path, total_steps: int) -> int:
     """Pretraining steps already done in ``out``: all when finished, else those of its last checkpoint."""
-    from ccre.pretraining.trainer import CHECKPOINT_DIR, PRETRAIN_INFO_FILE, STATE_FILE
+    from ccre.pretraining.trainer import CHECKPOINT_DIR, STATE_FILE
 
-    if (out / PRETRAIN_INFO_FILE).exists():
+    if is_pretrain_output(out):
         return total_steps
     try:
         return min(total_steps, int(json.loads((out / CHECKPOINT_DIR / STATE_FILE).read_text())["step"]))

@@ -453,7 +453,7 @@ def probe(
     from ccre.evaluation import scheme_for_format
     from ccre.formats import detect_format
     from ccre.io import append_jsonl
-    from ccre.pretraining.trainer import PRETRAIN_INFO_FILE
+    from ccre.pretraining.config import is_pretrain_output
     from ccre.results import result_record
     from ccre.runtime import git_commit
 
@@ -465,7 +465,7 @@ def probe(
     wall = time.perf_counter() - started
     # a variant is told apart in reports by its overrides
     variant = {"overrides": {"probe.pair_embedder": "fresh"}, "overrides_hash": "fresh-pair"} if fresh_pair_embedder else {}
-    encoder_kind = "mtb" if (Path(model) / PRETRAIN_INFO_FILE).exists() else "plm"
+    encoder_kind = "mtb" if is_pretrain_output(model) else "plm"
     for method, metrics in scores.items():
         if results:
             append_jsonl(results, result_record(

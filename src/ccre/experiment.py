@@ -42,8 +42,9 @@ def _log_skip(error: Exception) -> None:
 
 def method_name(config: CcreConfig) -> str:
     """``plm+ce`` for a plain encoder; ``mtb+<objective>`` for an encoder from ``ccre pretrain``."""
-    pretrained = (Path(config.encoder.name) / "ccre_pretrain.json").exists()
-    return f"{'mtb' if pretrained else 'plm'}+{config.train.objective}"
+    from ccre.pretraining.config import is_pretrain_output
+
+    return f"{'mtb' if is_pretrain_output(config.encoder.name) else 'plm'}+{config.train.objective}"
 
 
 def resolve_split(config: CcreConfig, split: str, data_dir: str | Path | None) -> Path:

@@ -10,9 +10,19 @@ shared, loaded 2-core machine took 26-58 s: with other jobs running, lower --max
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from ccre.config import DEFAULT_ENCODER, _Section
+
+PRETRAIN_INFO_FILE = "ccre_pretrain.json"
+"""Written last by a finished pretraining run (config, corpus statistics, steps done)."""
+
+
+def is_pretrain_output(path: str | Path) -> bool:
+    """Whether ``path`` is a finished ``ccre pretrain`` output (an encoder to call ``mtb``, not ``plm``)."""
+    return (Path(path) / PRETRAIN_INFO_FILE).exists()
 
 
 class PretrainConfig(_Section):

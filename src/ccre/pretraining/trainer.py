@@ -48,12 +48,11 @@ from ccre.model import (
 from ccre.objectives.mtb import mtb_loss
 from ccre.objectives.self_contrast import self_contrast_loss
 from ccre.pretraining.batching import epoch_batches
-from ccre.pretraining.config import PretrainConfig
+from ccre.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig
 from ccre.pretraining.corpus import PretrainCorpus, build_corpus, corpus_stats
 from ccre.pretraining.masking import IGNORE, corrupt
 from ccre.progress import progress_bar
 
-PRETRAIN_INFO_FILE = "ccre_pretrain.json"
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "trainer_state.json"
 LOSS_FILE = "losses.csv"
