@@ -1,7 +1,8 @@
 """Print the result line of a finished ``ccre pretrain`` run (its wall time measured by the caller).
 
 Usage: python benchmarks/record_pretrain.py OUTPUT_DIR WALL_SECONDS >> benchmarks/results/pretrain.jsonl
-The metrics are the mean of each loss term over the first and the last 50 logged steps.
+The metrics are the mean of each loss term over the first and the last 50 logged steps; the commit is the one
+the run was made at (from its ``ccre_pretrain.json``), ``pretrained_at`` when it finished.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main(output: Path, wall_s: float) -> None:
     record = result_record(
         dataset="pretrain (default inputs)", train_docs=info["corpus"]["documents"], method="pretrain",
         encoder=info["config"]["encoder"], seed=info["config"]["seed"], metrics=metrics, wall_s=wall_s,
-        config=info["config"], corpus=info["corpus"],
+        config=info["config"], corpus=info["corpus"], commit=info.get("commit"), pretrained_at=info.get("date"),
     )
     print(json.dumps(record, sort_keys=True))
 
