@@ -3,6 +3,7 @@ stops with the last good checkpoint kept; the output directory is a ``ccre train
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from ccre.errors import CcreError  # noqa: E402
 from ccre.experiment import method_name  # noqa: E402
 from ccre.labels import LabelSpace  # noqa: E402
 from ccre.model import PAIR_EMBEDDER_FILE, RelationModel  # noqa: E402
-from ccre.pretraining.config import PretrainConfig  # noqa: E402
+from ccre.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig  # noqa: E402
+from ccre.results import result_record  # noqa: E402
 from ccre.pretraining.trainer import CHECKPOINT_DIR, Pretrainer  # noqa: E402
 from pretrain_helpers import tiny_corpus  # noqa: E402
 from pretrain_run import TINY  # noqa: E402
@@ -57,6 +59,14 @@ def test_stopped_and_resumed_equals_straight(tmp_path):
     assert not torch.equal(fresh.pair_embedder.hidden.weight, saved["hidden.weight"])
     for (name, p), (_, q) in zip(model.encoder.named_parameters(), fresh.encoder.named_parameters()):
         assert name.startswith("pooler.") or torch.equal(p, q), name  # the pooler is unused and not saved
+
+    # result lines on it say which pretraining run the directory held; lines on a plain encoder do not
+    info = json.loads((straight / PRETRAIN_INFO_FILE).read_text())
+    line = result_record(dataset="d", train_docs=1, method="mtb+ce", encoder=str(straight), seed=1, metrics={},
+                         wall_s=0.0, config={})
+    assert line["pretrained"] == {"commit": info["commit"], "date": info["date"], "steps": 3}
+    assert "pretrained" not in result_record(dataset="d", train_docs=1, method="plm+ce", encoder=str(tmp_path),
+                                             seed=1, metrics={}, wall_s=0.0, config={})
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ccre.pretraining.config import pretrain_provenance
 from ccre.runtime import git_commit, machine_description, now_iso
 
 
@@ -30,10 +31,12 @@ def result_record(
     commit: str | None = None,
     **extra: object,
 ) -> dict:
-    """One result line: what was measured, how (config, command), where (commit, machine) and when.
+    """One result line: what was measured, how (config, command), where (commit, machine) and when; for an
+    encoder that is a ``ccre pretrain`` output, also which pretraining run it holds (``pretrained``).
 
     ``commit`` should be read when the measurement starts (the tree may change while it runs); by default
     it is read now."""
+    provenance = pretrain_provenance(encoder)
     return {
         "dataset": dataset,
         "train_docs": train_docs,
@@ -47,5 +50,6 @@ def result_record(
         "machine": machine_description(),
         "date": now_iso(),
         "wall_s": round(wall_s, 1),
+        **({"pretrained": provenance} if provenance else {}),
         **extra,
     }

@@ -10,6 +10,7 @@ shared, loaded 2-core machine took 26-58 s: with other jobs running, lower --max
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -23,6 +24,16 @@ PRETRAIN_INFO_FILE = "ccre_pretrain.json"
 def is_pretrain_output(path: str | Path) -> bool:
     """Whether ``path`` is a finished ``ccre pretrain`` output (an encoder to call ``mtb``, not ``plm``)."""
     return (Path(path) / PRETRAIN_INFO_FILE).exists()
+
+
+def pretrain_provenance(path: str | Path) -> dict | None:
+    """Which pretraining run a ``ccre pretrain`` output holds: the commit it was made at, when it finished and
+    its steps (``None`` for any other encoder). A result line carries it because an output directory such as
+    ``runs/mtb`` can be rebuilt: lines naming the same path may then come from different runs."""
+    if not is_pretrain_output(path):
+        return None
+    info = json.loads((Path(path) / PRETRAIN_INFO_FILE).read_text(encoding="utf-8"))
+    return {key: info.get(key) for key in ("commit", "date", "steps")}
 
 
 class PretrainConfig(_Section):
