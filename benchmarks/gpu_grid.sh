@@ -17,6 +17,12 @@
 #   mccl40     MTB+MCCL on BioRED 40, seeds 1-3 (builds the encoder)
 #   supcon40   MTB+SupCon on BioRED 40, seeds 1-3
 #   redocred   MTB+MCCL with the multi-label settings on Re-DocRED 153, seeds 1-2
+# PLAN long-pretrain (all in fp32: the GPU's bf16 pretraining left L_self at 3.95 where the CPU's fp32 reached 3.18):
+#   long       probes (plm, mtb) of BioRED 20, seeds 1-3, the encoder pretrained LONG_STEPS steps (default 2000;
+#              claim (iii) and the pretraining issue's kNN probe), then MTB+CE and batch-only MTB+MCCL from it
+#   short      probes (mtb) of BioRED 20, seeds 1-3, on the default 300-step encoder built in fp32
+#   full400    batch-only MTB+MCCL on BioRED 400, seed 1, from that 300-step encoder (claim (v))
+#   plm400     PLM+CE on BioRED 400, seed 1
 set -u
 OUT=${1:?usage: gpu_grid.sh OUT [DEADLINE_S] [PLAN]}
 DEADLINE=${2:-480}
@@ -68,8 +74,9 @@ collect() {
     tail -n 40 "$RUN"/logs/*.log > "$OUT/logs.txt" 2>/dev/null
 }
 
-encoder_ready() {  # wait (within the deadline) until the first MTB cell has built the pretrained encoder
-    while ! ls runs/pretrained/*/ccre_pretrain.json > /dev/null 2>&1; do
+encoder_ready() {  # encoder_ready [KEY]: wait (within the deadline) until the first MTB cell has built the
+                  # pretrained encoder (any, or the one of cache key KEY)
+    while ! ls runs/pretrained/${1:-*}/ccre_pretrain.json > /dev/null 2>&1; do
         [ "$(left)" -gt 20 ] || return 1
         sleep 3
     done
@@ -104,6 +111,24 @@ batch_supcon40() {
     encoder_ready || return
     for seed in 1 2 3; do bench supcon40 --dataset biored --sizes 40 --methods mtb+supcon --seeds $seed "${BATCH[@]}" || return; done
 }
+FP32=(--precision fp32)
+long_pretrain() {
+    local steps=(--pretrain-set "max_steps=${LONG_STEPS:-2000}")
+    bench long --dataset biored --sizes 20 --methods probe --probe-encoders plm,mtb --seeds 1,2,3 "${steps[@]}" "${FP32[@]}" || return
+    bench long --dataset biored --sizes 20 --methods mtb+ce --seeds 1 "${steps[@]}" "${FP32[@]}" || return
+    bench long --dataset biored --sizes 20 --methods mtb+mccl --seeds 1 "${steps[@]}" "${FP32[@]}" "${BATCH[@]}"
+}
+short_pretrain() {
+    bench short --dataset biored --sizes 20 --methods probe --probe-encoders mtb --seeds 1,2,3 "${FP32[@]}"
+}
+full400() {
+    local key
+    key=$(python3 -c "from ccre.bench import pretrain_config, pretrain_key; print(pretrain_key(pretrain_config({}, 'mtb')))")
+    encoder_ready "$key" && bench full400 --dataset biored --sizes 400 --methods mtb+mccl --seeds 1 "${FP32[@]}" "${BATCH[@]}"
+}
+plm400() {
+    bench plm400 --dataset biored --sizes 400 --methods plm+ce --seeds 1 "${FP32[@]}"
+}
 batch_redocred() {
     encoder_ready || return
     for seed in 1 2; do bench redocred --dataset redocred --sizes 153 --methods mtb+mccl --seeds $seed "${MULTI_LABEL[@]}" || return; done
@@ -114,7 +139,8 @@ monitor=$!
 case "$PLAN" in
     study) streams=(study_plm study_biored40 "study_biored400 mtb+ce" "study_biored400 mtb+mccl" study_redocred) ;;
     batch-only) streams=(batch_mccl40 batch_supcon40 batch_redocred) ;;
-    *) echo "unknown plan $PLAN (study, batch-only)" >&2; exit 2 ;;
+    long-pretrain) streams=(long_pretrain short_pretrain full400 plm400) ;;
+    *) echo "unknown plan $PLAN (study, batch-only, long-pretrain)" >&2; exit 2 ;;
 esac
 pids=()
 for stream in "${streams[@]}"; do $stream & pids+=($!); done

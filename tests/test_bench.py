@@ -236,6 +236,7 @@ def test_real_cell_appends_one_line_and_rerun_appends_nothing(tmp_path: Path) ->
     assert set(line["metrics"]) == {"pair", "type", "novelty"}
     assert line["config"]["train"]["epochs"] == 1 and line["config"]["encoder"]["max_length"] == 128
     assert line["commit"] and line["machine"] and line["wall_s"] > 0 and line["bench_key"]
+    assert line["precision"] == "fp32"  # auto on a CPU
     assert not any((tmp_path / "work" / "cells").iterdir())  # the cell's checkpoint was deleted
     before = results.read_bytes()
     assert run_grid(grid, results, context=ctx, log=_quiet).ran == 0
@@ -249,6 +250,17 @@ def test_real_cell_appends_one_line_and_rerun_appends_nothing(tmp_path: Path) ->
                        _encoders={"mtb-no-mlm": "sentence-transformers/all-MiniLM-L6-v2"})
     assert run_grid(ablation, results, context=ctx, log=_quiet).ran == 1
     assert read_results(results)[-1]["method"] == "mtb-no-mlm+ce"
+    # --precision reaches finetuning and probes, and their lines say which arithmetic ran
+    precise = Grid.parse({"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [2],
+                          "methods": ["plm+ce", "probe-knn"], "epochs": 1,
+                          "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32, "train.batch_size": 3,
+                                        "data.test": str(test)}})
+    ctx = BenchContext(grid=precise, data_dir=train.parents[1], device="cpu", work_dir=tmp_path / "work", log=_quiet,
+                       precision="bf16", _encoders={"mtb": "sentence-transformers/all-MiniLM-L6-v2"})
+    assert run_grid(precise, results, context=ctx, log=_quiet).ran == 3
+    lines = read_results(results)[-7:]
+    assert [r["method"] for r in lines] == ["plm+ce", *PROBES, *PROBES]
+    assert {r["precision"] for r in lines} == {"bf16"}
 
 
 def test_eta_uses_the_cells_own_times(tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ def test_result_line_has_the_convention_fields(biored_run) -> None:
     for key in ("dataset", "train_docs", "method", "encoder", "seed", "metrics", "command", "commit", "machine", "date", "wall_s"):
         assert key in record
     assert record["train_docs"] == 4 and record["method"] == "plm+ce"
+    assert record["precision"] == "fp32"  # auto on a CPU; a GPU run in bf16 says so in its lines
 
 
 def test_checkpoint_reloads_exactly(biored_run) -> None:
@@ -117,6 +118,7 @@ def test_probe_lines_name_the_probed_encoder_kind(biored_run) -> None:
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     assert sorted(line["method"] for line in lines) == ["probe-centroid", "probe-knn", "probe-softmax"]
     assert {line["encoder_kind"] for line in lines} == {"plm"}
+    assert {line["precision"] for line in lines} == {"fp32"}
     # lines from before probes recorded their kind: told apart by the encoder's name, not by the disk
     legacy = {"method": "probe-knn", "encoder": "runs/no-such-pretrained-dir"}
     assert record_encoder_kind(legacy) == "mtb"

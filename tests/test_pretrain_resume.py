@@ -64,7 +64,7 @@ def test_stopped_and_resumed_equals_straight(tmp_path):
     info = json.loads((straight / PRETRAIN_INFO_FILE).read_text())
     line = result_record(dataset="d", train_docs=1, method="mtb+ce", encoder=str(straight), seed=1, metrics={},
                          wall_s=0.0, config={})
-    assert line["pretrained"] == {"commit": info["commit"], "date": info["date"], "steps": 3}
+    assert line["pretrained"] == {"commit": info["commit"], "date": info["date"], "steps": 3, "precision": "fp32"}
     assert "pretrained" not in result_record(dataset="d", train_docs=1, method="plm+ce", encoder=str(tmp_path),
                                              seed=1, metrics={}, wall_s=0.0, config={})
 

@@ -33,7 +33,7 @@ from ccre.labels import NO_RELATION, LabelSpace, pair_targets
 from ccre.memory import EmbeddingMemory
 from ccre.model import RelationModel
 from ccre.probe import probe_predictions
-from ccre.runtime import pick_device, seed_everything
+from ccre.runtime import Precision, pick_device, seed_everything
 
 
 def load_for_embedding(
@@ -72,11 +72,13 @@ def probe_encoder(
     seed: int = 13,
     device: str | None = None,
     fresh_pair_embedder: bool = False,
+    precision: Precision = "auto",
 ) -> dict[str, dict]:
     """Metrics of ``probe-softmax``, ``probe-centroid`` and ``probe-knn`` on frozen pair embeddings
-    (``fresh_pair_embedder``: see :func:`load_for_embedding`)."""
+    (``fresh_pair_embedder``: see :func:`load_for_embedding`), the encoder run in ``precision``."""
     space = LabelSpace.from_documents(train_docs)
     model = load_for_embedding(model_name, space, seed, device, fresh_pair_embedder)
+    model.precision = precision
     if model.space != space:
         model.space = space  # a checkpoint probed on other data: only its embedding is used
     _, train_h, train_targets = embed_labelled(model, train_docs, space)

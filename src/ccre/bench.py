@@ -36,13 +36,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ccre.config import DEFAULT_ENCODER, CcreConfig, read_mapping
 from ccre.errors import CcreError, ConfigError
 from ccre.pretraining.config import is_pretrain_output
+
+if TYPE_CHECKING:
+    from ccre.runtime import Precision
 
 logger = logging.getLogger(__name__)
 
@@ -371,6 +374,7 @@ class BenchContext:
     pretrained_cache: Path = Path("runs/pretrained")
     keep_checkpoints: bool = False
     show_progress: bool = False
+    precision: Precision = "auto"  # of every encoder pass (pretraining, finetuning, probes); lines record it
     log: Callable[[str], None] = print
     _encoders: dict[str, str] = field(default_factory=dict)
 
@@ -387,13 +391,13 @@ class BenchContext:
         if kind not in self._encoders:
             self._encoders[kind] = str(ensure_pretrained(
                 pretrain_config(self.grid.pretrain, kind), self.pretrained_cache, data_dir=self.data_dir,
-                cpu=self.device == "cpu", show_progress=self.show_progress, log=self.log,
+                cpu=self.device == "cpu", precision=self.precision, show_progress=self.show_progress, log=self.log,
             ))
         return self._encoders[kind]
 
 
-def ensure_pretrained(config, cache: str | Path, *, data_dir=None, cpu: bool = False, show_progress: bool = False,
-                      log: Callable[[str], None] = print) -> Path:
+def ensure_pretrained(config, cache: str | Path, *, data_dir=None, cpu: bool = False, precision: Precision = "auto",
+                      show_progress: bool = False, log: Callable[[str], None] = print) -> Path:
     """``<cache>/<hash of config>``: built on the default pretraining inputs unless already there, resumed
     from its last checkpoint when an earlier build was interrupted."""
     from ccre.pretraining.trainer import CHECKPOINT_DIR, Pretrainer
@@ -412,7 +416,7 @@ def ensure_pretrained(config, cache: str | Path, *, data_dir=None, cpu: bool = F
     log(f"{len(docs)} pretraining documents ({report['skipped_bad']} bad skipped, "
         f"{report['excluded_dropped']} evaluation documents excluded)")
     started = time.perf_counter()
-    Pretrainer(config, docs, out, cpu=cpu, show_progress=show_progress, log=log).run(resume=resume)
+    Pretrainer(config, docs, out, cpu=cpu, precision=precision, show_progress=show_progress, log=log).run(resume=resume)
     log(f"pretrained encoder {out} ready in {(time.perf_counter() - started) / 60:.1f} min")
     return out
 
@@ -441,7 +445,7 @@ def run_cell(cell: Cell, ctx: BenchContext) -> list[dict]:
         shutil.rmtree(output)  # left by a killed run
     try:
         outcome = train_and_evaluate(config, data_dir=ctx.data_dir, output=output, device=ctx.device,
-                                     show_progress=ctx.show_progress)
+                                     precision=ctx.precision, show_progress=ctx.show_progress)
     except BaseException:
         if not ctx.keep_checkpoints:
             shutil.rmtree(output, ignore_errors=True)
@@ -462,7 +466,7 @@ def _probe_cell(cell: Cell, ctx: BenchContext, config: CcreConfig) -> list[dict]
     from ccre.experiment import resolve_split, select_training_documents
     from ccre.formats import detect_format, read_documents
     from ccre.results import result_record
-    from ccre.runtime import git_commit
+    from ccre.runtime import git_commit, pick_device, resolve_precision
 
     started = time.perf_counter()
     commit = git_commit()
@@ -470,12 +474,14 @@ def _probe_cell(cell: Cell, ctx: BenchContext, config: CcreConfig) -> list[dict]
     train_docs = select_training_documents(config, read_documents(train_path))
     k = int(cell.overrides.get("probe.k", 5))
     scores = probe_encoder(config.encoder.name, train_docs, read_documents(test_path),
-                           scheme_for_format(detect_format(test_path)), k, cell.seed, ctx.device)
+                           scheme_for_format(detect_format(test_path)), k, cell.seed, ctx.device,
+                           precision=ctx.precision)
     wall = time.perf_counter() - started
     return [
         result_record(dataset=cell.dataset, train_docs=len(train_docs), method=method, encoder=config.encoder.name,
                       seed=cell.seed, metrics=scores[method], wall_s=wall,
-                      config={**config.model_dump(), "probe": {"k": k}}, commit=commit)
+                      config={**config.model_dump(), "probe": {"k": k}}, commit=commit,
+                      precision=resolve_precision(pick_device(ctx.device), ctx.precision))
         for method in PROBES
     ]
 

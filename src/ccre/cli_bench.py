@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ccre.cli import DataDir, console, friendly_errors, out
+from ccre.cli import DataDir, PrecisionChoice, PrecisionOpt, console, friendly_errors, out
 from ccre.errors import ConfigError
 
 bench_app = typer.Typer(
@@ -96,6 +96,7 @@ def bench(
     data_dir: DataDir = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if present)")] = None,
     progress: Annotated[bool, typer.Option(help="show training progress bars inside each cell")] = False,
+    precision: PrecisionOpt = PrecisionChoice.auto,
 ) -> None:
     """Run a benchmark grid; finished cells are skipped, so rerunning resumes an interrupted run.
 
@@ -130,7 +131,7 @@ def bench(
         return
     context = BenchContext(grid=spec, data_dir=data_dir, device=device, work_dir=work_dir,
                            pretrained_cache=pretrained_cache, keep_checkpoints=keep_checkpoints,
-                           show_progress=progress, log=log)
+                           show_progress=progress, precision=precision.value, log=log)
     summary = run_grid(spec, results_path, context=context, log=log)
     console.print(f"{summary.ran} cell(s) run, {summary.skipped} skipped; results in {results_path}; "
                   f"report: ccre bench report {results_path} --out DIR", highlight=False)

@@ -27,13 +27,14 @@ def is_pretrain_output(path: str | Path) -> bool:
 
 
 def pretrain_provenance(path: str | Path) -> dict | None:
-    """Which pretraining run a ``ccre pretrain`` output holds: the commit it was made at, when it finished and
-    its steps (``None`` for any other encoder). A result line carries it because an output directory such as
+    """Which pretraining run a ``ccre pretrain`` output holds: the commit it was made at, when it finished, its
+    steps and (outputs written since it was recorded) the encoder arithmetic, ``fp32`` or ``bf16`` (``None``
+    for any other encoder). A result line carries it because an output directory such as
     ``runs/mtb`` can be rebuilt: lines naming the same path may then come from different runs."""
     if not is_pretrain_output(path):
         return None
     info = json.loads((Path(path) / PRETRAIN_INFO_FILE).read_text(encoding="utf-8"))
-    return {key: info.get(key) for key in ("commit", "date", "steps")}
+    return {key: info[key] for key in ("commit", "date", "steps", "precision") if key in info}
 
 
 class PretrainConfig(_Section):

@@ -41,7 +41,7 @@ from ccre.documents import Document
 from ccre.encoding import Batch, DocumentEncoder, EncodedDocument, collate
 from ccre.errors import CcreError, ConfigError
 from ccre.io import atomic_open, atomic_write_json
-from ccre.runtime import Precision, autocast, git_commit, now_iso
+from ccre.runtime import Precision, autocast, git_commit, now_iso, resolve_precision
 from ccre.model import (
     PAIR_EMBEDDER_FILE, PairEmbedder, encoder_states, merge_windows, pool_entities, resolve_encoder_path,
 )
@@ -477,5 +477,6 @@ class Pretrainer:
         tmp.replace(self.output / PAIR_EMBEDDER_FILE)
         atomic_write_json(self.output / PRETRAIN_INFO_FILE, {
             "config": self.config.model_dump(), "corpus": self.stats, "steps": steps,
-            "processes": acc.num_processes, "commit": git_commit(), "date": now_iso(), **self.extra_info,
+            "processes": acc.num_processes, "precision": resolve_precision(acc.device, self.precision),
+            "commit": git_commit(), "date": now_iso(), **self.extra_info,
         })
