@@ -51,7 +51,8 @@ def main() -> None:
     test_path = split_path("biored", "test", data_dir)
     splits = {"dev": read_documents(split_path("biored", "dev", data_dir)), "test": read_documents(test_path)}
     scheme = scheme_for_format(detect_format(test_path))
-    overrides = {"ks": sorted(args.ks), "selection": "dev type F1"}
+    ks = sorted(args.ks)
+    overrides = {"ks": ks, "selection": "dev type F1"}
     done = {(r["encoder"], r["seed"]) for r in read_results(args.out)
             if r.get("method") == METHOD and r.get("overrides") == overrides} if args.out.exists() else set()
     commit = git_commit()
@@ -68,13 +69,13 @@ def main() -> None:
             metrics: dict[str, dict] = {}
             for split, docs in splits.items():
                 encoded = [model.document_encoder.encode(d, space) for d in docs]
-                sims, idx = memory.search(embed_encoded(model, encoded).numpy(), max(args.ks))
-                for k in sorted(args.ks):
+                sims, idx = memory.search(embed_encoded(model, encoded).numpy(), ks[-1])
+                for k in ks:
                     decided = top_class(knn_scores(sims, idx, memory.targets, k, weighted=True))
                     predictions = relations_from_decisions(docs, encoded, decided, decided.astype(np.float32), space)
                     scores = score_predictions(docs, predictions, scheme, train=train_docs)
                     metrics.setdefault(split, {})[str(k)] = {p: scores[p]["f1"] for p in ("type", "pair")}
-            best = max(sorted(args.ks), key=lambda k: (metrics["dev"][str(k)]["type"], -k))
+            best = max(ks, key=lambda k: (metrics["dev"][str(k)]["type"], -k))
             metrics["best_dev_k"] = {"k": best, "test": metrics["test"][str(best)]}
             append_lines(args.out, [result_record(
                 dataset="biored", train_docs=args.train_docs, method=METHOD, encoder=encoder, seed=seed,
