@@ -82,7 +82,8 @@ def test_explanations_name_nearest_training_instances(mccl_checkpoint, tmp_path:
 def test_probe_reports_three_classifiers() -> None:
     train = read_documents(data_file("biored/Train.PubTator"))[:4]
     test = read_documents(data_file("biored/Test.PubTator"))[:3]
-    results = probe_encoder("sentence-transformers/all-MiniLM-L6-v2", train, test, "biored", k=3)
+    results, precision = probe_encoder("sentence-transformers/all-MiniLM-L6-v2", train, test, "biored", k=3)
+    assert precision == "fp32"  # auto on a CPU
     assert set(results) == {"probe-softmax", "probe-centroid", "probe-knn"}
     assert all(0.0 <= m["type"]["f1"] <= 1.0 for m in results.values())
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -63,6 +64,14 @@ def embed_labelled(
     return encoded, embed_encoded(model, encoded).numpy(), np.concatenate([e.targets for e in encoded])
 
 
+class ProbeOutcome(NamedTuple):
+    """The metrics of each probe (``probe-softmax``, ``probe-centroid``, ``probe-knn``) and the arithmetic the
+    encoder ran in (``auto`` resolved on the device used)."""
+
+    scores: dict[str, dict]
+    precision: Literal["fp32", "bf16"]
+
+
 def probe_encoder(
     model_name: str | Path,
     train_docs: Sequence[Document],
@@ -73,7 +82,7 @@ def probe_encoder(
     device: str | None = None,
     fresh_pair_embedder: bool = False,
     precision: Precision = "auto",
-) -> dict[str, dict]:
+) -> ProbeOutcome:
     """Metrics of ``probe-softmax``, ``probe-centroid`` and ``probe-knn`` on frozen pair embeddings
     (``fresh_pair_embedder``: see :func:`load_for_embedding`), the encoder run in ``precision``."""
     space = LabelSpace.from_documents(train_docs)
@@ -89,7 +98,7 @@ def probe_encoder(
     for method, decided in decisions.items():
         predictions = relations_from_decisions(test_docs, test_enc, decided, decided.astype(np.float32), space)
         results[f"probe-{method}"] = score_predictions(test_docs, predictions, scheme, train=train_docs)
-    return results
+    return ProbeOutcome(results, model.resolved_precision)
 
 
 def neighbour_statistics(

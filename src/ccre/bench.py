@@ -466,22 +466,21 @@ def _probe_cell(cell: Cell, ctx: BenchContext, config: CcreConfig) -> list[dict]
     from ccre.experiment import resolve_split, select_training_documents
     from ccre.formats import detect_format, read_documents
     from ccre.results import result_record
-    from ccre.runtime import git_commit, pick_device, resolve_precision
+    from ccre.runtime import git_commit
 
     started = time.perf_counter()
     commit = git_commit()
     train_path, test_path = resolve_split(config, "train", ctx.data_dir), resolve_split(config, "test", ctx.data_dir)
     train_docs = select_training_documents(config, read_documents(train_path))
     k = int(cell.overrides.get("probe.k", 5))
-    scores = probe_encoder(config.encoder.name, train_docs, read_documents(test_path),
+    probed = probe_encoder(config.encoder.name, train_docs, read_documents(test_path),
                            scheme_for_format(detect_format(test_path)), k, cell.seed, ctx.device,
                            precision=ctx.precision)
     wall = time.perf_counter() - started
     return [
         result_record(dataset=cell.dataset, train_docs=len(train_docs), method=method, encoder=config.encoder.name,
-                      seed=cell.seed, metrics=scores[method], wall_s=wall,
-                      config={**config.model_dump(), "probe": {"k": k}}, commit=commit,
-                      precision=resolve_precision(pick_device(ctx.device), ctx.precision))
+                      seed=cell.seed, metrics=probed.scores[method], wall_s=wall,
+                      config={**config.model_dump(), "probe": {"k": k}}, commit=commit, precision=probed.precision)
         for method in PROBES
     ]
 

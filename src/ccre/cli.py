@@ -456,12 +456,12 @@ def probe(
     from ccre.io import append_jsonl
     from ccre.pretraining.config import is_pretrain_output
     from ccre.results import result_record
-    from ccre.runtime import git_commit, pick_device, resolve_precision
+    from ccre.runtime import git_commit
 
     started = time.perf_counter()
     commit = git_commit()
     train_docs_, test_docs, test_path = _train_test(dataset, train_file, test_file, train_docs, seed, data_dir)
-    scores = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)), k, seed, device,
+    scores, resolved_precision = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)), k, seed, device,
                            fresh_pair_embedder, precision.value)
     wall = time.perf_counter() - started
     # a variant is told apart in reports by its overrides
@@ -472,7 +472,7 @@ def probe(
             append_jsonl(results, result_record(
                 dataset=dataset.value if dataset else str(train_file), train_docs=len(train_docs_),
                 method=method, encoder=model, seed=seed, metrics=metrics, wall_s=wall, config={"k": k}, commit=commit,
-                encoder_kind=encoder_kind, precision=resolve_precision(pick_device(device), precision.value), **variant,
+                encoder_kind=encoder_kind, precision=resolved_precision, **variant,
             ))
         if not as_json:
             out.print(_metrics_table(metrics, f"{method} on {model}"))

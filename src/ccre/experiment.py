@@ -19,7 +19,7 @@ from ccre.inference import PredictedRelation, Predictor
 from ccre.io import append_jsonl
 from ccre.model import RelationModel
 from ccre.results import result_record
-from ccre.runtime import Precision, git_commit, resolve_precision
+from ccre.runtime import Precision, git_commit
 from ccre.training import STATE_FILE, train_model
 
 
@@ -121,7 +121,7 @@ def train_and_evaluate(
         wall_s=time.perf_counter() - started,
         config=config.model_dump(),
         commit=commit,
-        precision=resolve_precision(model.device, precision),
+        precision=model.resolved_precision,
         **_decision_margin(model),
     )
     if results is not None:

@@ -20,7 +20,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -33,7 +33,7 @@ from ccre.errors import ConfigError
 from ccre.labels import LabelSpace
 from ccre.memory import EmbeddingMemory
 from ccre.objectives import MemoryObjective, PairObjective, build_objective
-from ccre.runtime import Precision, autocast
+from ccre.runtime import Precision, autocast, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,12 @@ class RelationModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    @property
+    def resolved_precision(self) -> Literal["fp32", "bf16"]:
+        """What the encoder pass actually computes in on this model's device (``auto`` decided): what result
+        lines record."""
+        return resolve_precision(self.device, self.precision)
 
     def encode_entities(self, batch: Batch) -> torch.Tensor:
         """Entity embeddings ``(E, H)`` of every entity in the batch: the one encoder pass."""
