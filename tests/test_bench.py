@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from ccre.bench import PROBES, BenchContext, Cell, Grid, expand, read_results, run_grid
@@ -275,3 +277,50 @@ def test_eta_uses_the_cells_own_times(tmp_path: Path) -> None:
     grid = Grid.parse({"name": "t", "dataset": "biored", "sizes": [4], "seeds": [1, 2], "methods": ["plm+ce"]})
     run_grid(grid, tmp_path / "r.jsonl", cell_runner=runner, log=messages.append)
     assert "ETA 1m00s" in messages[1] and "ETA 0m00s" in messages[2]
+
+
+def test_cell_killed_mid_training_resumes_to_the_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finetuning cell killed after its first epoch resumes from the saved state on rerun and ends with
+    the metrics of a cell that ran straight through."""
+    from formats_helpers import data_file
+
+    import ccre.training
+    from ccre.formats import read_documents, write_documents
+
+    train = data_file("biored/Train.PubTator")
+    test = tmp_path / "test.pubtator"
+    write_documents(read_documents(data_file("biored/Test.PubTator"))[:2], test, "pubtator")
+    grid = Grid.parse({"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [1], "methods": ["plm+ce"],
+                       "epochs": 2, "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32,
+                                                  "train.batch_size": 3, "data.test": str(test)}})
+
+    def context(name: str) -> BenchContext:
+        return BenchContext(grid=grid, data_dir=train.parents[1], device="cpu", work_dir=tmp_path / name, log=_quiet,
+                            keep_checkpoints=True)
+
+    straight = tmp_path / "straight.jsonl"
+    run_grid(grid, straight, context=context("a"), log=_quiet)
+
+    save_state = ccre.training._save_state
+
+    def save_then_die(path: Path, **state: object) -> None:
+        save_state(path, **state)
+        raise KeyboardInterrupt("killed after epoch 1")
+
+    resumed = tmp_path / "resumed.jsonl"
+    monkeypatch.setattr(ccre.training, "_save_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(grid, resumed, context=context("b"), log=_quiet)
+    assert not resumed.exists() or not read_results(resumed)
+    (cell_dir,) = (tmp_path / "b" / "cells").iterdir()
+    assert (cell_dir / ccre.training.STATE_FILE).exists()  # kept for the rerun
+    monkeypatch.setattr(ccre.training, "_save_state", save_state)
+    assert run_grid(grid, resumed, context=context("b"), log=_quiet).ran == 1
+    (a,), (b,) = read_results(straight), read_results(resumed)
+    assert b["resumed"] is True and "resumed" not in a
+    assert b["metrics"] == a["metrics"] and b["bench_key"] == a["bench_key"]
+    assert not (cell_dir / ccre.training.STATE_FILE).exists()  # the checkpoint supersedes it
+    heads_a = load_file(str(Path(a["checkpoint"]) / "heads.safetensors"))
+    heads_b = load_file(str(Path(b["checkpoint"]) / "heads.safetensors"))
+    assert heads_a.keys() == heads_b.keys()
+    assert all(torch.equal(heads_a[k], heads_b[k]) for k in heads_a)

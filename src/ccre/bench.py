@@ -4,7 +4,8 @@ A grid (:class:`Grid`, from a YAML/JSON file or from command-line options) expan
 (:func:`expand`). Each finished cell appends its result line(s) to one JSONL file (the results convention of
 :func:`ccre.results.result_record`, plus the fields ``bench_key``, ``encoder_kind``, ``overrides``,
 ``overrides_hash`` and ``grid``). A rerun reads that file and skips every cell whose ``bench_key`` is there, so
-a killed run loses at most the cell in progress.
+a killed run loses at most the cell in progress, and of a finetuning cell only its epoch in progress (the
+rerun resumes the cell from the training state saved after each epoch in ``<work_dir>/cells/<hash>``).
 
 Method names (:func:`parse_method`):
 
@@ -439,20 +440,24 @@ def run_cell(cell: Cell, ctx: BenchContext) -> list[dict]:
     if cell.method == "probe":
         return _probe_cell(cell, ctx, config)
     from ccre.experiment import train_and_evaluate
+    from ccre.training import STATE_FILE
 
     output = ctx.work_dir / "cells" / short_hash(cell.keys)
-    if output.exists():
-        shutil.rmtree(output)  # left by a killed run
-    try:
-        outcome = train_and_evaluate(config, data_dir=ctx.data_dir, output=output, device=ctx.device,
-                                     precision=ctx.precision, show_progress=ctx.show_progress)
-    except BaseException:
-        if not ctx.keep_checkpoints:
-            shutil.rmtree(output, ignore_errors=True)
-        raise
+    # a killed cell left its training state (saved after every epoch): continue from it; anything else
+    # there (a cell killed before its first epoch ended, or while it was being evaluated) starts again
+    resume = (output / STATE_FILE).exists()
+    if resume:
+        ctx.log(f"{cell.label}: resuming from the training state a killed run left in {output}")
+    elif output.exists():
+        shutil.rmtree(output)
+    # on failure the directory stays: its training state is what a rerun resumes from
+    outcome = train_and_evaluate(config, data_dir=ctx.data_dir, output=output, device=ctx.device,
+                                 precision=ctx.precision, show_progress=ctx.show_progress, resume=resume)
     # the config knows the objective and the encoder's path, not the encoder's kind (an ablation's method
     # would read mtb+mccl): the cell names it
     record = {**outcome.record, "method": cell.method}
+    if resume:
+        record["resumed"] = True  # its wall_s counts the run that finished it, not the killed one
     if ctx.keep_checkpoints:
         record["checkpoint"] = str(output)
     else:
@@ -585,9 +590,10 @@ def run_grid(
         written.extend(lines)
         units = cell.cost_units(_cell_epochs(cell))
         # the rate comes from the cells' own times: a first cell that also built a pretrained encoder
-        # (``wall``) would otherwise inflate every later ETA
-        measured_s += max(float(r.get("wall_s", wall)) for r in lines) if lines else wall
-        measured_units += units
+        # (``wall``) would otherwise inflate every later ETA; a resumed cell's time covers only part of it
+        if not any(r.get("resumed") for r in lines):
+            measured_s += max(float(r.get("wall_s", wall)) for r in lines) if lines else wall
+            measured_units += units
         remaining_units -= units
         eta = remaining_units * (measured_s / measured_units) if measured_units > 0 else 0.0
         figures = "; ".join(
