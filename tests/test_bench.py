@@ -218,19 +218,26 @@ def test_cli_dry_run_and_report(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "table.md").exists() and (tmp_path / "out" / "f1_vs_size_biored.png").exists()
 
 
-def test_real_cell_appends_one_line_and_rerun_appends_nothing(tmp_path: Path) -> None:
+def _tiny_real_grid(tmp_path: Path, test_docs: int, **fields) -> tuple[Grid, Path]:
+    """A real BioRED grid small enough for a test (3 training documents, the first ``test_docs`` of BioRED
+    test, short windows) and its data directory; ``fields`` override the grid's (methods, seeds, epochs)."""
     from formats_helpers import data_file
 
     from ccre.formats import read_documents, write_documents
 
     train = data_file("biored/Train.PubTator")
     test = tmp_path / "test.pubtator"
-    write_documents(read_documents(data_file("biored/Test.PubTator"))[:3], test, "pubtator")
-    grid = Grid.parse({"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [1], "methods": ["plm+ce"],
-                       "epochs": 1, "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32,
-                                                  "train.batch_size": 3, "data.test": str(test)}})
+    write_documents(read_documents(data_file("biored/Test.PubTator"))[:test_docs], test, "pubtator")
+    spec = {"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [1], "methods": ["plm+ce"], "epochs": 1,
+            "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32, "train.batch_size": 3,
+                          "data.test": str(test)}}
+    return Grid.parse({**spec, **fields}), train.parents[1]
+
+
+def test_real_cell_appends_one_line_and_rerun_appends_nothing(tmp_path: Path) -> None:
+    grid, data_dir = _tiny_real_grid(tmp_path, 3)
     results = tmp_path / "r.jsonl"
-    ctx = BenchContext(grid=grid, data_dir=train.parents[1], device="cpu", work_dir=tmp_path / "work", log=_quiet)
+    ctx = BenchContext(grid=grid, data_dir=data_dir, device="cpu", work_dir=tmp_path / "work", log=_quiet)
     summary = run_grid(grid, results, context=ctx, log=_quiet)
     assert summary.ran == 1
     (line,) = read_results(results)
@@ -245,19 +252,14 @@ def test_real_cell_appends_one_line_and_rerun_appends_nothing(tmp_path: Path) ->
     assert results.read_bytes() == before
     # an ablated encoder's cell is named after the ablation (its config alone reads mtb+ce); the encoder
     # stands in for the pretrained one, whose build this test skips
-    ablation = Grid.parse({"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [1], "methods": ["mtb-no-mlm+ce"],
-                           "epochs": 1, "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32,
-                                                      "train.batch_size": 3, "data.test": str(test)}})
-    ctx = BenchContext(grid=ablation, data_dir=train.parents[1], device="cpu", work_dir=tmp_path / "work", log=_quiet,
+    ablation, _ = _tiny_real_grid(tmp_path, 3, methods=["mtb-no-mlm+ce"])
+    ctx = BenchContext(grid=ablation, data_dir=data_dir, device="cpu", work_dir=tmp_path / "work", log=_quiet,
                        _encoders={"mtb-no-mlm": "sentence-transformers/all-MiniLM-L6-v2"})
     assert run_grid(ablation, results, context=ctx, log=_quiet).ran == 1
     assert read_results(results)[-1]["method"] == "mtb-no-mlm+ce"
     # --precision reaches finetuning and probes, and their lines say which arithmetic ran
-    precise = Grid.parse({"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [2],
-                          "methods": ["plm+ce", "probe-knn"], "epochs": 1,
-                          "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32, "train.batch_size": 3,
-                                        "data.test": str(test)}})
-    ctx = BenchContext(grid=precise, data_dir=train.parents[1], device="cpu", work_dir=tmp_path / "work", log=_quiet,
+    precise, _ = _tiny_real_grid(tmp_path, 3, seeds=[2], methods=["plm+ce", "probe-knn"])
+    ctx = BenchContext(grid=precise, data_dir=data_dir, device="cpu", work_dir=tmp_path / "work", log=_quiet,
                        precision="bf16", _encoders={"mtb": "sentence-transformers/all-MiniLM-L6-v2"})
     assert run_grid(precise, results, context=ctx, log=_quiet).ran == 3
     lines = read_results(results)[-7:]
@@ -282,20 +284,12 @@ def test_eta_uses_the_cells_own_times(tmp_path: Path) -> None:
 def test_cell_killed_mid_training_resumes_to_the_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A finetuning cell killed after its first epoch resumes from the saved state on rerun and ends with
     the metrics of a cell that ran straight through."""
-    from formats_helpers import data_file
-
     import ccre.training
-    from ccre.formats import read_documents, write_documents
 
-    train = data_file("biored/Train.PubTator")
-    test = tmp_path / "test.pubtator"
-    write_documents(read_documents(data_file("biored/Test.PubTator"))[:2], test, "pubtator")
-    grid = Grid.parse({"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [1], "methods": ["plm+ce"],
-                       "epochs": 2, "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32,
-                                                  "train.batch_size": 3, "data.test": str(test)}})
+    grid, data_dir = _tiny_real_grid(tmp_path, 2, epochs=2)
 
     def context(name: str) -> BenchContext:
-        return BenchContext(grid=grid, data_dir=train.parents[1], device="cpu", work_dir=tmp_path / name, log=_quiet,
+        return BenchContext(grid=grid, data_dir=data_dir, device="cpu", work_dir=tmp_path / name, log=_quiet,
                             keep_checkpoints=True)
 
     straight = tmp_path / "straight.jsonl"
