@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from ccre.bench import PROBES, BenchContext, Cell, Grid, expand, read_results, run_grid
+from ccre.bench import PROBES, BenchContext, Cell, Grid, _duration, estimate_seconds, expand, read_results, run_grid
 from ccre.bench_report import aggregate, load_records, markdown_table, write_report
 from ccre.cli import app
 from ccre.errors import ConfigError
@@ -279,6 +279,15 @@ def test_eta_uses_the_cells_own_times(tmp_path: Path) -> None:
     grid = Grid.parse({"name": "t", "dataset": "biored", "sizes": [4], "seeds": [1, 2], "methods": ["plm+ce"]})
     run_grid(grid, tmp_path / "r.jsonl", cell_runner=runner, log=messages.append)
     assert "ETA 1m00s" in messages[1] and "ETA 0m00s" in messages[2]
+
+    # a resumed cell's time covers only its last part: the ETA after it is the static estimate, not 60 s
+    def resumed(cell: Cell, ctx: BenchContext) -> list[dict]:
+        return [dict(line, resumed=True) for line in runner(cell, ctx)]
+
+    messages.clear()
+    run_grid(grid, tmp_path / "resumed.jsonl", cell_runner=resumed, log=messages.append)
+    static = estimate_seconds(grid, expand(grid)[1:], pretraining=False)
+    assert round(static) != 60 and f"ETA {_duration(static)}" in messages[1]
 
 
 def test_cell_killed_mid_training_resumes_to_the_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -595,7 +595,8 @@ def run_grid(
             measured_s += max(float(r.get("wall_s", wall)) for r in lines) if lines else wall
             measured_units += units
         remaining_units -= units
-        eta = remaining_units * (measured_s / measured_units) if measured_units > 0 else 0.0
+        eta = (remaining_units * (measured_s / measured_units) if measured_units > 0
+               else estimate_seconds(grid, pending[index:], pretraining=False))  # only resumed cells so far
         figures = "; ".join(
             (f"{r['method']} " if len(lines) > 1 else "")
             + ", ".join(f"{name} {100 * v:.2f}" for name, v in headline(r["metrics"]).items())
