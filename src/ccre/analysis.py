@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from ccre.labels import NO_RELATION, LabelSpace, pair_targets
 from ccre.memory import EmbeddingMemory
 from ccre.model import RelationModel
 from ccre.probe import probe_predictions
-from ccre.runtime import Precision, pick_device, seed_everything
+from ccre.runtime import Precision, ResolvedPrecision, pick_device, seed_everything
 
 
 def load_for_embedding(
@@ -69,7 +69,7 @@ class ProbeOutcome(NamedTuple):
     encoder ran in (``auto`` resolved on the device used)."""
 
     scores: dict[str, dict]
-    precision: Literal["fp32", "bf16"]
+    precision: ResolvedPrecision
 
 
 def probe_encoder(

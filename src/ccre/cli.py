@@ -461,8 +461,8 @@ def probe(
     started = time.perf_counter()
     commit = git_commit()
     train_docs_, test_docs, test_path = _train_test(dataset, train_file, test_file, train_docs, seed, data_dir)
-    scores, resolved_precision = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)), k, seed, device,
-                           fresh_pair_embedder, precision.value)
+    scores, resolved_precision = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)),
+                                               k, seed, device, fresh_pair_embedder, precision.value)
     wall = time.perf_counter() - started
     # a variant is told apart in reports by its overrides
     variant = {"overrides": {"probe.pair_embedder": "fresh"}, "overrides_hash": "fresh-pair"} if fresh_pair_embedder else {}

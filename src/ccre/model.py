@@ -20,7 +20,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -33,7 +33,7 @@ from ccre.errors import ConfigError
 from ccre.labels import LabelSpace
 from ccre.memory import EmbeddingMemory
 from ccre.objectives import MemoryObjective, PairObjective, build_objective
-from ccre.runtime import Precision, autocast, resolve_precision
+from ccre.runtime import Precision, ResolvedPrecision, autocast, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class RelationModel(nn.Module):
         return next(self.parameters()).device
 
     @property
-    def resolved_precision(self) -> Literal["fp32", "bf16"]:
+    def resolved_precision(self) -> ResolvedPrecision:
         """What the encoder pass actually computes in on this model's device (``auto`` decided): what result
         lines record."""
         return resolve_precision(self.device, self.precision)

@@ -27,11 +27,12 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 
 Precision = Literal["auto", "fp32", "bf16"]
+ResolvedPrecision = Literal["fp32", "bf16"]  # what ran: ``auto`` decided for a device
 """How the encoder pass computes: ``fp32``; ``bf16`` mixed precision (matrix products in bfloat16, weights,
 gradients, pooling and losses in float32); ``auto``: bf16 on a CUDA device that supports it, else fp32."""
 
 
-def resolve_precision(device: torch.device, precision: Precision = "auto") -> Literal["fp32", "bf16"]:
+def resolve_precision(device: torch.device, precision: Precision = "auto") -> ResolvedPrecision:
     """``precision`` with ``auto`` decided for ``device`` (CPUs stay in fp32: most have no fast bf16 units)."""
     if precision == "auto":
         return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
