@@ -148,5 +148,7 @@ wait "${pids[@]}"
 kill $monitor 2>/dev/null
 collect
 cp "$RUN/logs/gpu_util.log" "$OUT/" 2>/dev/null
-for f in runs/pretrained/*/losses.csv runs/pretrained/*/ccre_pretrain.json; do [ -f "$f" ] && cp "$f" "$OUT/pretrain_$(basename "$f")"; done
+for f in runs/pretrained/*/losses.csv runs/pretrained/*/ccre_pretrain.json; do  # one pair per encoder built
+    [ -f "$f" ] && cp "$f" "$OUT/pretrain_$(basename "$(dirname "$f")")_$(basename "$f")"
+done
 echo "done in $(($(date +%s) - T0)) s; $(wc -l < "$OUT/gpu.jsonl") result lines"

@@ -21,23 +21,26 @@ import argparse
 import os
 from pathlib import Path
 
-from ccre.bench import read_results
+from ccre.bench import Grid, read_results
 from ccre.bench_report import Row, aggregate, load_records, markdown_table, wall_table, write_report
 from ccre.claims import claims_markdown, evaluate_claims
 from ccre.io import atomic_write_text
+from ccre.pretraining.config import PretrainConfig
 from ccre.runtime import git_commit, machine_description, now_iso
 
 HERE = Path(__file__).resolve().parent
 
 
 def variants_table(rows: list[Row]) -> str:
-    """One line per configuration, with the settings that differ from the defaults spelled out."""
-    lines = ["| data set | train docs | method | settings | F1 (%) | seeds | min per run |",
-             "|---|---:|---|---|---:|---:|---:|"]
+    """One line per configuration, with the settings that differ from the defaults and the starting encoder
+    spelled out."""
+    lines = ["| data set | train docs | method | settings | starting encoder | F1 (%) | seeds | min per run |",
+             "|---|---:|---|---|---|---:|---:|---:|"]
     for r in rows:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(r.overrides.items()) if k != "train.epochs") or "defaults"
         f1 = f"{100 * r.mean['F1']:.2f}" + (f" ± {100 * r.std['F1']:.2f}" if r.std.get("F1") is not None else "")
-        lines.append(f"| {r.dataset} | {r.train_docs} | {r.method} | {settings} | {f1} | {r.n} | {r.wall_s / 60:.1f} |")
+        lines.append(f"| {r.dataset} | {r.train_docs} | {r.name} | {settings} | {r.start} | {f1} | {r.n} | "
+                     f"{r.wall_s / 60:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -53,19 +56,29 @@ def diagnosis_table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def grid_defaults(records: list[dict]) -> list[dict]:
+    """The lines run with the grid's defaults: no setting changed (the kNN probe's k at its default aside) and,
+    for an MTB encoder, the default number of pretraining steps."""
+    default_k, default_steps = Grid.model_fields["probe_k"].default, PretrainConfig().max_steps
+    return [r for r in records
+            if not {k: v for k, v in (r.get("overrides") or {}).items() if (k, v) != ("probe.k", default_k)}
+            and (r.get("pretrained") or {}).get("steps", default_steps) == default_steps]
+
+
 def gpu_section(path: Path, rel) -> list[str]:
     """The GPU cells: their claims (grid defaults only, as for the main grid) and every configuration run."""
     records = load_records([path])
-    rows = aggregate(records)
     machines = sorted({r["machine"] for r in records})
     return ["## Cells run on a lent GPU (a separate grid, not counted in the verdicts above)\n",
             f"From `{rel(path)}`, written by `benchmarks/gpu_grid.sh` (see `benchmarks/README.md`) on "
-            f"{'; '.join(machines)}, in bf16 mixed precision, several cells sharing the GPU at once. Every MTB cell "
-            "starts from an encoder pretrained on that machine with the default `PretrainConfig` (the CPU grid's "
-            "MTB cells start from `runs/mtb`), so these cells are compared only with each other.\n",
+            f"{'; '.join(machines)}, several cells sharing the GPU at once, in bf16 mixed precision unless a line "
+            "records `precision: fp32`. Every MTB cell starts from an encoder pretrained on that machine (each "
+            "lent machine pretrains its own; the lines record the steps and arithmetic where the column says "
+            "so, and the older lines, which do not, were pretrained in bf16 with the default `PretrainConfig`). "
+            "The CPU grid's MTB cells start from `runs/mtb`, so these cells are compared only with each other.\n",
             "### Claims on the GPU cells (grid defaults only)\n", claims_markdown(evaluate_claims(
-                [r for r in rows if not r.overrides])),
-            "### Every GPU configuration\n", variants_table(rows)]
+                aggregate(grid_defaults(records)))),
+            "### Every GPU configuration\n", variants_table(aggregate(records))]
 
 
 def main() -> None:

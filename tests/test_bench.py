@@ -3,6 +3,7 @@ training), and one tiny real cell on BioRED."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -159,6 +160,37 @@ def test_report_mean_std_by_hand(tmp_path: Path) -> None:
     assert "| 31 | mtb+mccl | 60.00 | 55.00 | 1 |" in table
 
 
+def test_report_separates_encoders_pretrained_in_other_arithmetic(tmp_path: Path) -> None:
+    """One cache key pretrained in bf16 on one machine and in fp32 on another is two encoders: two rows, each
+    naming its pretraining; lines that record no precision stay with each other."""
+    results = tmp_path / "r.jsonl"
+    lines = []
+    for seed, f1, pretrained in ((1, 0.1, None), (2, 0.3, None), (1, 0.2, {"steps": 300, "precision": "fp32"}),
+                                 (2, 0.4, {"steps": 300, "precision": "fp32"})):
+        record = result_record(dataset="biored", train_docs=40, method="mtb+mccl", encoder="runs/pretrained/abc",
+                               seed=seed, metrics=_metrics("biored", f1), wall_s=1.0, config={}, commit="c")
+        if pretrained:
+            record["pretrained"] = pretrained
+        lines.append(record)
+    results.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    unknown, fp32 = aggregate(load_records([results]))
+    assert unknown.mean["F1"] == pytest.approx(0.2) and unknown.start == "runs/pretrained/abc"
+    assert fp32.mean["F1"] == pytest.approx(0.3) and fp32.start == "runs/pretrained/abc (300 steps, fp32)"
+    assert fp32.variant.endswith("/fp32") and unknown.n == fp32.n == 2
+
+
+def test_gpu_claims_count_grid_defaults_only() -> None:
+    """benchmarks/report.py: the default k of the kNN probe counts as the grid default; another k, a changed
+    setting or a longer pretraining does not."""
+    spec = importlib.util.spec_from_file_location("report", Path(__file__).parents[1] / "benchmarks" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    lines = [{"overrides": {"probe.k": 5}, "pretrained": {"steps": 300}}, {"overrides": {}},
+             {"overrides": {"probe.k": 3}}, {"overrides": {"train.contrast_memory": False}},
+             {"overrides": {"probe.k": 5}, "pretrained": {"steps": 2000}}]
+    assert report.grid_defaults(lines) == lines[:2]
+
+
 def test_report_writes_table_and_valid_pngs(tmp_path: Path) -> None:
     results = tmp_path / "r.jsonl"
     grid = Grid.parse({"name": "t", "dataset": "biored", "sizes": [4, 20], "seeds": [1, 2],
@@ -176,6 +208,7 @@ def test_report_writes_table_and_valid_pngs(tmp_path: Path) -> None:
             assert imread(path).shape[0] > 100
     table = (tmp_path / "study" / "table.md").read_text(encoding="utf-8")
     assert "probe-knn (mtb)" in table and "probe-softmax (plm)" in table and "Wall time" in table
+    assert "From `../r.jsonl`." in table  # sources named from the table's own directory
 
 
 def test_estimate_counts_only_pretraining_still_to_run(tmp_path: Path) -> None:

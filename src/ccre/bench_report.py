@@ -2,7 +2,9 @@
 
 - Headline metric: pair+type F1 for BioRED (``metrics["type"]["f1"]``), F1 and Ign F1 for DocRED-format data.
 - Rows are grouped by data set x training size x method; probes also by the probed encoder
-  (``probe-knn (plm)`` vs ``probe-knn (mtb)``). When one seed has several lines in a group, the last counts.
+  (``probe-knn (plm)`` vs ``probe-knn (mtb)``); lines of different settings, starting encoders, or pretraining
+  arithmetic (``pretrained.precision``: one cache key pretrained in bf16 on one machine and in fp32 on another
+  is two encoders) are separate rows. When one seed has several lines in a group, the last counts.
 - std is the sample standard deviation over seeds (ddof = 1); it is undefined (``None``) for one seed.
 
 Figures are drawn as in :mod:`ccre.plots` (explicit Agg canvas, no pyplot state, atomic PNG writes).
@@ -11,6 +13,7 @@ Figures are drawn as in :mod:`ccre.plots` (explicit Agg canvas, no pyplot state,
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,15 +43,20 @@ class Row:
     wall_s: float  # mean wall time of one line
     overrides: dict = field(default_factory=dict)  # the config overrides of the group (empty: grid defaults)
     date: str = ""  # date of the group's newest line
+    start: str = ""  # the starting encoder: its name, and its pretraining steps and arithmetic where recorded
 
     @property
     def n(self) -> int:
         return len(self.seeds)
 
     @property
+    def name(self) -> str:
+        """The method, with the probed encoder's kind for a probe."""
+        return f"{self.method} ({self.encoder_kind})" if self.method in PROBES else self.method
+
+    @property
     def label(self) -> str:
-        name = f"{self.method} ({self.encoder_kind})" if self.method in PROBES else self.method
-        return f"{name} [{self.variant}]" if self.variant else name
+        return f"{self.name} [{self.variant}]" if self.variant else self.name
 
 
 def load_records(paths: Iterable[str | Path]) -> list[dict]:
@@ -64,6 +72,16 @@ def record_encoder_kind(record: dict) -> str:
     if record["method"] in PROBES:
         return "plm" if str(record.get("encoder", "")) == DEFAULT_ENCODER else "mtb"
     return record["method"].rpartition("+")[0] or "plm"
+
+
+def starting_encoder(record: dict) -> str:
+    """The encoder a line started from, e.g. ``runs/pretrained/9f5a0f885e10 (2000 steps, fp32)``: its name,
+    with the pretraining steps and arithmetic a ``pretrained`` block records."""
+    pretrained = record.get("pretrained") or {}
+    details = ", ".join(x for x in (f"{pretrained['steps']} steps" if pretrained.get("steps") else "",
+                                    str(pretrained.get("precision") or "")) if x)
+    name = str(record.get("encoder", ""))
+    return f"{name} ({details})" if details else name
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
@@ -87,7 +105,8 @@ def aggregate(records: Iterable[dict]) -> list[Row]:
     groups: dict[tuple, dict[int, dict]] = {}
     for r in records:
         # lines from different starting encoders (e.g. two pretraining runs) or settings are separate rows
-        variant = "/".join(x for x in (r.get("overrides_hash", ""), Path(str(r.get("encoder", ""))).name) if x)
+        precision = str((r.get("pretrained") or {}).get("precision") or "")
+        variant = "/".join(x for x in (r.get("overrides_hash", ""), Path(str(r.get("encoder", ""))).name, precision) if x)
         key = (r["dataset"], int(r["train_docs"]), r["method"], record_encoder_kind(r), variant)
         groups.setdefault(key, {})[int(r["seed"])] = r  # the last line of a seed counts
     variants: dict[tuple, set[str]] = {}
@@ -105,7 +124,8 @@ def aggregate(records: Iterable[dict]) -> list[Row]:
         shown = variant if len(variants[(dataset, size, method, kind)]) > 1 else ""
         overrides = by_seed[seeds[0]].get("overrides") or {}
         newest = max(str(by_seed[s].get("date", "")) for s in seeds)
-        rows.append(Row(dataset, size, method, kind, shown, seeds, mean, std, sum(walls) / len(walls), overrides, newest))
+        rows.append(Row(dataset, size, method, kind, shown, seeds, mean, std, sum(walls) / len(walls), overrides, newest,
+                        starting_encoder(by_seed[seeds[-1]])))
     rows.sort(key=lambda r: (r.dataset, r.train_docs, _method_rank(r.method), r.encoder_kind != "plm", r.encoder_kind, r.variant))
     return rows
 
@@ -257,6 +277,11 @@ def plot_ablation(rows: Sequence[Row], dataset: str, path: str | Path) -> bool:
     return True
 
 
+def _relative(path: str | Path, start: Path) -> str:
+    """``path`` as seen from the directory ``start``, so a table names its sources wherever it is moved with them."""
+    return Path(os.path.relpath(Path(path).resolve(), start.resolve())).as_posix()
+
+
 def write_report(results: Iterable[str | Path], out: str | Path) -> list[Path]:
     """``<out>/table.md`` (metrics and wall times) and the PNG plots; returns the files written."""
     out = Path(out)
@@ -276,7 +301,7 @@ def write_report(results: Iterable[str | Path], out: str | Path) -> list[Path]:
                 figures.append(f"![{stem} {dataset}]({path.name})")
     text = (
         "## Results\n\n"
-        f"From {', '.join(f'`{p}`' for p in paths)}. BioRED: pair+type F1; DocRED: F1 and Ign F1. "
+        f"From {', '.join(f'`{_relative(p, out)}`' for p in paths)}. BioRED: pair+type F1; DocRED: F1 and Ign F1. "
         "± is the sample standard deviation over seeds (none for one seed).\n\n"
         + markdown_table(rows) + "\n## Wall time\n\n" + wall_table(rows)
         + ("\n## Figures\n\n" + "\n\n".join(figures) + "\n" if figures else "")
