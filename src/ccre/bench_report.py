@@ -277,9 +277,9 @@ def plot_ablation(rows: Sequence[Row], dataset: str, path: str | Path) -> bool:
     return True
 
 
-def _relative(path: str | Path, start: Path) -> str:
+def relative_path(path: str | Path, start: str | Path) -> str:
     """``path`` as seen from the directory ``start``, so a table names its sources wherever it is moved with them."""
-    return Path(os.path.relpath(Path(path).resolve(), start.resolve())).as_posix()
+    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
 
 
 def write_report(results: Iterable[str | Path], out: str | Path) -> list[Path]:
@@ -301,7 +301,7 @@ def write_report(results: Iterable[str | Path], out: str | Path) -> list[Path]:
                 figures.append(f"![{stem} {dataset}]({path.name})")
     text = (
         "## Results\n\n"
-        f"From {', '.join(f'`{_relative(p, out)}`' for p in paths)}. BioRED: pair+type F1; DocRED: F1 and Ign F1. "
+        f"From {', '.join(f'`{relative_path(p, out)}`' for p in paths)}. BioRED: pair+type F1; DocRED: F1 and Ign F1. "
         "± is the sample standard deviation over seeds (none for one seed).\n\n"
         + markdown_table(rows) + "\n## Wall time\n\n" + wall_table(rows)
         + ("\n## Figures\n\n" + "\n\n".join(figures) + "\n" if figures else "")
