@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ccre.analysis import load_for_embedding
+from ccre.analysis import encode_labelled, load_for_embedding
 from ccre.bench import append_lines, read_results, short_hash
 from ccre.config import DEFAULT_ENCODER, CcreConfig
 from ccre.data import resolve_data_dir, split_path
@@ -94,8 +94,7 @@ def main() -> None:
             train_docs = select_training_documents(config, all_train)
             space = LabelSpace.from_documents(train_docs)  # as ccre probe: the relations of the training subset
             model = load_for_embedding(encoder, space, seed)
-            train_encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in train_docs]
-            train_targets = np.concatenate([e.targets for e in train_encoded])
+            train_encoded, train_targets = encode_labelled(model, train_docs, space)
             train_h = embed(model, train_encoded, args.view)  # one encoder pass, in the view asked for
             shift = train_h.mean(axis=0, keepdims=True) if args.center else np.zeros((1, train_h.shape[1]))
             memory = EmbeddingMemory(train_h.shape[1], space.num_labels)

@@ -55,13 +55,22 @@ def load_for_embedding(
     return model.to(pick_device(device)).eval()
 
 
+def encode_labelled(
+    model: RelationModel, docs: Sequence[Document], space: LabelSpace
+) -> tuple[list[EncodedDocument], np.ndarray]:
+    """Encoded documents and multi-hot targets ``(N, C)`` of every candidate pair of labelled ``docs``, for a
+    caller that embeds them its own way."""
+    encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
+    return encoded, np.concatenate([e.targets for e in encoded])
+
+
 def embed_labelled(
     model: RelationModel, docs: Sequence[Document], space: LabelSpace
 ) -> tuple[list[EncodedDocument], np.ndarray, np.ndarray]:
     """Encoded documents, pair embeddings ``(N, D)`` and multi-hot targets ``(N, C)`` of every candidate pair
     of labelled ``docs``."""
-    encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
-    return encoded, embed_encoded(model, encoded).numpy(), np.concatenate([e.targets for e in encoded])
+    encoded, targets = encode_labelled(model, docs, space)
+    return encoded, embed_encoded(model, encoded).numpy(), targets
 
 
 class ProbeOutcome(NamedTuple):

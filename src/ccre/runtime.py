@@ -27,9 +27,10 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 
 Precision = Literal["auto", "fp32", "bf16"]
-ResolvedPrecision = Literal["fp32", "bf16"]  # what ran: ``auto`` decided for a device
 """How the encoder pass computes: ``fp32``; ``bf16`` mixed precision (matrix products in bfloat16, weights,
 gradients, pooling and losses in float32); ``auto``: bf16 on a CUDA device that supports it, else fp32."""
+ResolvedPrecision = Literal["fp32", "bf16"]
+"""What ran: a :data:`Precision` with ``auto`` decided for a device (what result lines record)."""
 
 
 def resolve_precision(device: torch.device, precision: Precision = "auto") -> ResolvedPrecision:
