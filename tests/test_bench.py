@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from ccre.bench import PROBES, BenchContext, Cell, Grid, _duration, estimate_seconds, expand, read_results, run_grid
-from ccre.bench_report import aggregate, load_records, markdown_table, write_report
+from ccre.bench_report import aggregate, load_records, markdown_table, wall_table, write_report
 from ccre.cli import app
 from ccre.errors import ConfigError
 from ccre.results import result_record
@@ -158,6 +158,19 @@ def test_report_mean_std_by_hand(tmp_path: Path) -> None:
     table = markdown_table(agg)
     assert "| 4 | plm+ce | 23.33 ± 15.28 | 3 |" in table
     assert "| 31 | mtb+mccl | 60.00 | 55.00 | 1 |" in table
+
+
+def test_wall_table_rows_follow_method_order(tmp_path: Path) -> None:
+    """A label first seen at a larger size (plm+ce only at 153 documents) still comes before mtb+ce, as in the
+    metric table, and each row carries its own sizes' times."""
+    results = tmp_path / "r.jsonl"
+    lines = [result_record(dataset="redocred", train_docs=size, method=method, encoder="x", seed=1,
+                           metrics={"p": 0.5, "r": 0.5, "f1": 0.5, "ign_f1": 0.5}, wall_s=wall, config={}, commit="c")
+             for size, method, wall in ((31, "mtb+ce", 60.0), (153, "mtb+ce", 120.0), (153, "plm+ce", 180.0))]
+    results.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    table = wall_table(aggregate(load_records([results])))
+    body = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]
+    assert body == ["| plm+ce |  | 3.0 |", "| mtb+ce | 1.0 | 2.0 |"]
 
 
 def test_report_separates_encoders_pretrained_in_other_arithmetic(tmp_path: Path) -> None:

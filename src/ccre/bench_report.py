@@ -126,8 +126,13 @@ def aggregate(records: Iterable[dict]) -> list[Row]:
         newest = max(str(by_seed[s].get("date", "")) for s in seeds)
         rows.append(Row(dataset, size, method, kind, shown, seeds, mean, std, sum(walls) / len(walls), overrides, newest,
                         starting_encoder(by_seed[seeds[-1]])))
-    rows.sort(key=lambda r: (r.dataset, r.train_docs, _method_rank(r.method), r.encoder_kind != "plm", r.encoder_kind, r.variant))
+    rows.sort(key=lambda r: (r.dataset, r.train_docs, *_row_order(r)))
     return rows
+
+
+def _row_order(row: Row) -> tuple:
+    """Order of rows within one data set and size: method, then the plain encoder before pretrained ones."""
+    return _method_rank(row.method), row.encoder_kind != "plm", row.encoder_kind, row.variant
 
 
 def _pct(mean: float, std: float | None) -> str:
@@ -153,12 +158,13 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 def wall_table(rows: Sequence[Row]) -> str:
     """Mean wall time (minutes) of one line, per data set x method (rows) and size (columns). A probe
-    call makes three lines with the same wall time."""
+    call makes three lines with the same wall time. Rows follow the method order, not the size at which a
+    label first appears."""
     parts = []
     for dataset in sorted({r.dataset for r in rows}):
         mine = [r for r in rows if r.dataset == dataset]
         sizes = sorted({r.train_docs for r in mine})
-        labels = list(dict.fromkeys(r.label for r in mine))
+        labels = list(dict.fromkeys(r.label for r in sorted(mine, key=_row_order)))
         parts.append(f"### {dataset}: mean wall time per run (min)\n")
         parts.append("| method | " + " | ".join(str(s) for s in sizes) + " |")
         parts.append("|---|" + "---:|" * len(sizes))
