@@ -133,8 +133,14 @@ def test_kill_mid_grid_loses_only_the_cell_in_progress(tmp_path: Path) -> None:
     assert sorted(keys) == sorted(k for c in cells for k in c.keys)  # each exactly once
 
 
-def test_report_mean_std_by_hand(tmp_path: Path) -> None:
+def _aggregate_lines(tmp_path: Path, lines: list[dict]) -> list:
+    """Write result lines to a JSONL file and aggregate them as `ccre bench report` reads them."""
     results = tmp_path / "r.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    return aggregate(load_records([results]))
+
+
+def test_report_mean_std_by_hand(tmp_path: Path) -> None:
     rows = []
     for seed, f1 in ((1, 0.1), (2, 0.2), (3, 0.4)):
         rows.append(result_record(dataset="biored", train_docs=4, method="plm+ce", encoder="x", seed=seed,
@@ -144,8 +150,7 @@ def test_report_mean_std_by_hand(tmp_path: Path) -> None:
     # the same seed again: the last line counts
     rows.append(result_record(dataset="redocred", train_docs=31, method="mtb+mccl", encoder="x", seed=1,
                               metrics={"p": 0.6, "r": 0.6, "f1": 0.6, "ign_f1": 0.55}, wall_s=1.0, config={}, commit="c"))
-    results.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    agg = aggregate(load_records([results]))
+    agg = _aggregate_lines(tmp_path, rows)
     biored, redocred = agg
     assert biored.n == 3 and biored.seeds == [1, 2, 3]
     assert biored.mean["F1"] == pytest.approx(0.7 / 3)
@@ -163,12 +168,10 @@ def test_report_mean_std_by_hand(tmp_path: Path) -> None:
 def test_wall_table_rows_follow_method_order(tmp_path: Path) -> None:
     """A label first seen at a larger size (plm+ce only at 153 documents) still comes before mtb+ce, as in the
     metric table, and each row carries its own sizes' times."""
-    results = tmp_path / "r.jsonl"
     lines = [result_record(dataset="redocred", train_docs=size, method=method, encoder="x", seed=1,
                            metrics={"p": 0.5, "r": 0.5, "f1": 0.5, "ign_f1": 0.5}, wall_s=wall, config={}, commit="c")
              for size, method, wall in ((31, "mtb+ce", 60.0), (153, "mtb+ce", 120.0), (153, "plm+ce", 180.0))]
-    results.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
-    table = wall_table(aggregate(load_records([results])))
+    table = wall_table(_aggregate_lines(tmp_path, lines))
     body = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]
     assert body == ["| plm+ce |  | 3.0 |", "| mtb+ce | 1.0 | 2.0 |"]
 
@@ -176,7 +179,6 @@ def test_wall_table_rows_follow_method_order(tmp_path: Path) -> None:
 def test_report_separates_encoders_pretrained_in_other_arithmetic(tmp_path: Path) -> None:
     """One cache key pretrained in bf16 on one machine and in fp32 on another is two encoders: two rows, each
     naming its pretraining; lines that record no precision stay with each other."""
-    results = tmp_path / "r.jsonl"
     lines = []
     for seed, f1, pretrained in ((1, 0.1, None), (2, 0.3, None), (1, 0.2, {"steps": 300, "precision": "fp32"}),
                                  (2, 0.4, {"steps": 300, "precision": "fp32"})):
@@ -185,8 +187,7 @@ def test_report_separates_encoders_pretrained_in_other_arithmetic(tmp_path: Path
         if pretrained:
             record["pretrained"] = pretrained
         lines.append(record)
-    results.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
-    unknown, fp32 = aggregate(load_records([results]))
+    unknown, fp32 = _aggregate_lines(tmp_path, lines)
     assert unknown.mean["F1"] == pytest.approx(0.2) and unknown.start == "runs/pretrained/abc"
     assert fp32.mean["F1"] == pytest.approx(0.3) and fp32.start == "runs/pretrained/abc (300 steps, fp32)"
     assert fp32.variant.endswith("/fp32") and unknown.n == fp32.n == 2
