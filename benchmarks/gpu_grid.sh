@@ -23,6 +23,13 @@
 #   short      probes (mtb) of BioRED 20, seeds 1-3, on the default 300-step encoder built in fp32
 #   full400    batch-only MTB+MCCL on BioRED 400, seed 1, from that 300-step encoder (claim (v))
 #   plm400     PLM+CE on BioRED 400, seed 1
+# PLAN fill (the cells the CPU grid still lacks, default precision like PLAN study):
+#   supcon400  MTB+SupCon on BioRED 400, seed 1 (builds the encoder)
+#   supcon400b the same against the batch only (train.contrast_memory=false)
+#   plm305     PLM+CE on Re-DocRED 305 then 500, seed 1
+#   multi305   MTB+MCCL then MTB+SupCon with the multi-label settings on Re-DocRED 305, seed 1
+#   full500    MTB+CE then MTB+MCCL (multi-label settings) on Re-DocRED 500, seed 1
+#   multi153   MTB+MCCL (multi-label settings) on Re-DocRED 153 seed 3, then MTB+SupCon (same) seeds 1-3
 set -u
 OUT=${1:?usage: gpu_grid.sh OUT [DEADLINE_S] [PLAN]}
 DEADLINE=${2:-480}
@@ -134,13 +141,40 @@ batch_redocred() {
     for seed in 1 2; do bench redocred --dataset redocred --sizes 153 --methods mtb+mccl --seeds $seed "${MULTI_LABEL[@]}" || return; done
 }
 
+fill_supcon400() {
+    bench supcon400 --dataset biored --sizes 400 --methods mtb+supcon --seeds 1
+}
+fill_supcon400b() {
+    encoder_ready && bench supcon400b --dataset biored --sizes 400 --methods mtb+supcon --seeds 1 "${BATCH[@]}"
+}
+fill_plm305() {
+    bench plm305 --dataset redocred --sizes 305 --methods plm+ce --seeds 1 || return
+    bench plm305 --dataset redocred --sizes 500 --methods plm+ce --seeds 1
+}
+fill_multi305() {
+    encoder_ready || return
+    bench multi305 --dataset redocred --sizes 305 --methods mtb+mccl --seeds 1 "${MULTI_LABEL[@]}" || return
+    bench multi305 --dataset redocred --sizes 305 --methods mtb+supcon --seeds 1 "${MULTI_LABEL[@]}"
+}
+fill_full500() {
+    encoder_ready || return
+    bench full500 --dataset redocred --sizes 500 --methods mtb+ce --seeds 1 || return
+    bench full500 --dataset redocred --sizes 500 --methods mtb+mccl --seeds 1 "${MULTI_LABEL[@]}"
+}
+fill_multi153() {
+    encoder_ready || return
+    bench multi153 --dataset redocred --sizes 153 --methods mtb+mccl --seeds 3 "${MULTI_LABEL[@]}" || return
+    for seed in 1 2 3; do bench multi153 --dataset redocred --sizes 153 --methods mtb+supcon --seeds $seed "${MULTI_LABEL[@]}" || return; done
+}
+
 (while sleep 15; do collect; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >> "$RUN/logs/gpu_util.log" 2>&1; done) &
 monitor=$!
 case "$PLAN" in
     study) streams=(study_plm study_biored40 "study_biored400 mtb+ce" "study_biored400 mtb+mccl" study_redocred) ;;
     batch-only) streams=(batch_mccl40 batch_supcon40 batch_redocred) ;;
     long-pretrain) streams=(long_pretrain short_pretrain full400 plm400) ;;
-    *) echo "unknown plan $PLAN (study, batch-only, long-pretrain)" >&2; exit 2 ;;
+    fill) streams=(fill_supcon400 fill_supcon400b fill_plm305 fill_multi305 fill_full500 fill_multi153) ;;
+    *) echo "unknown plan $PLAN (study, batch-only, long-pretrain, fill)" >&2; exit 2 ;;
 esac
 pids=()
 for stream in "${streams[@]}"; do $stream & pids+=($!); done
