@@ -40,7 +40,9 @@ def variants_table(rows: list[Row]) -> str:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(r.overrides.items()) if k != "train.epochs") or "defaults"
         f1 = f"{100 * r.mean['F1']:.2f}" + (f" ± {100 * r.std['F1']:.2f}" if r.std.get("F1") is not None else "")
         lines.append(f"| {r.dataset} | {r.train_docs} | {r.name} | {settings} | {r.start} | {f1} | {r.n} | "
-                     f"{r.wall_s / 60:.1f} |")
+                     f"{r.wall_min} |")
+    if any(r.resumed for r in rows):
+        lines.append("\n\\* includes a resumed run: its time counts only the run that finished it.")
     return "\n".join(lines) + "\n"
 
 

@@ -176,6 +176,20 @@ def test_wall_table_rows_follow_method_order(tmp_path: Path) -> None:
     assert body == ["| plm+ce |  | 3.0 |", "| mtb+ce | 1.0 | 2.0 |"]
 
 
+def test_wall_table_marks_resumed_times(tmp_path: Path) -> None:
+    """A resumed line's wall_s counts only the run that finished it: its row's time is starred and footnoted;
+    a table without resumed lines has neither."""
+    lines = [result_record(dataset="redocred", train_docs=size, method="plm+ce", encoder="x", seed=1,
+                           metrics={"p": 0.5, "r": 0.5, "f1": 0.5, "ign_f1": 0.5}, wall_s=wall, config={}, commit="c")
+             for size, wall in ((305, 600.0), (500, 60.0))]
+    lines[1]["resumed"] = True
+    rows = _aggregate_lines(tmp_path, lines)
+    assert [r.resumed for r in rows] == [False, True]
+    table = wall_table(rows)
+    assert "| plm+ce | 10.0 | 1.0* |" in table and "resumed run" in table
+    assert "*" not in wall_table(rows[:1])
+
+
 def test_report_separates_encoders_pretrained_in_other_arithmetic(tmp_path: Path) -> None:
     """One cache key pretrained in bf16 on one machine and in fp32 on another is two encoders: two rows, each
     naming its pretraining; lines that record no precision stay with each other."""

@@ -44,6 +44,12 @@ class Row:
     overrides: dict = field(default_factory=dict)  # the config overrides of the group (empty: grid defaults)
     date: str = ""  # date of the group's newest line
     start: str = ""  # the starting encoder: its name, and its pretraining steps and arithmetic where recorded
+    resumed: bool = False  # a line finished a killed run: its wall_s counts only the run that finished it
+
+    @property
+    def wall_min(self) -> str:
+        """Mean wall minutes of one line, ``*``-marked when a resumed line makes it an underestimate."""
+        return f"{self.wall_s / 60:.1f}" + ("*" if self.resumed else "")
 
     @property
     def n(self) -> int:
@@ -125,7 +131,7 @@ def aggregate(records: Iterable[dict]) -> list[Row]:
         overrides = by_seed[seeds[0]].get("overrides") or {}
         newest = max(str(by_seed[s].get("date", "")) for s in seeds)
         rows.append(Row(dataset, size, method, kind, shown, seeds, mean, std, sum(walls) / len(walls), overrides, newest,
-                        starting_encoder(by_seed[seeds[-1]])))
+                        starting_encoder(by_seed[seeds[-1]]), any(by_seed[s].get("resumed") for s in seeds)))
     rows.sort(key=lambda r: (r.dataset, r.train_docs, *_row_order(r)))
     return rows
 
@@ -159,7 +165,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
 def wall_table(rows: Sequence[Row]) -> str:
     """Mean wall time (minutes) of one line, per data set x method (rows) and size (columns). A probe
     call makes three lines with the same wall time. Rows follow the method order, not the size at which a
-    label first appears."""
+    label first appears. A ``*`` marks a time that includes a resumed line (only its finishing run counted)."""
     parts = []
     for dataset in sorted({r.dataset for r in rows}):
         mine = [r for r in rows if r.dataset == dataset]
@@ -169,9 +175,12 @@ def wall_table(rows: Sequence[Row]) -> str:
         parts.append("| method | " + " | ".join(str(s) for s in sizes) + " |")
         parts.append("|---|" + "---:|" * len(sizes))
         for label in labels:
-            cell = {r.train_docs: f"{r.wall_s / 60:.1f}" for r in mine if r.label == label}
+            cell = {r.train_docs: r.wall_min for r in mine if r.label == label}
             parts.append(f"| {label} | " + " | ".join(cell.get(s, "") for s in sizes) + " |")
         parts.append("")
+    if any(r.resumed for r in rows):
+        parts.append("\\* includes a resumed run: its time counts only the run that finished it, so the cell took "
+                     "longer.\n")
     return "\n".join(parts)
 
 
