@@ -21,8 +21,8 @@ import argparse
 from pathlib import Path
 
 from ccre.bench import Grid, read_results
-from ccre.bench_report import (Row, aggregate, load_records, markdown_table, relative_path, wall_table,
-                               write_report)
+from ccre.bench_report import (Row, aggregate, load_records, markdown_table, relative_path, resumed_footnote,
+                               wall_table, write_report)
 from ccre.claims import claims_markdown, evaluate_claims
 from ccre.io import atomic_write_text
 from ccre.pretraining.config import PretrainConfig
@@ -41,9 +41,8 @@ def variants_table(rows: list[Row]) -> str:
         f1 = f"{100 * r.mean['F1']:.2f}" + (f" ± {100 * r.std['F1']:.2f}" if r.std.get("F1") is not None else "")
         lines.append(f"| {r.dataset} | {r.train_docs} | {r.name} | {settings} | {r.start} | {f1} | {r.n} | "
                      f"{r.wall_min} |")
-    if any(r.resumed for r in rows):
-        lines.append("\n\\* includes a resumed run: its time counts only the run that finished it.")
-    return "\n".join(lines) + "\n"
+    footnote = resumed_footnote(rows)
+    return "\n".join(lines) + "\n" + (f"\n{footnote}" if footnote else "")
 
 
 def diagnosis_table(records: list[dict]) -> str:

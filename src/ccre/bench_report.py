@@ -178,10 +178,15 @@ def wall_table(rows: Sequence[Row]) -> str:
             cell = {r.train_docs: r.wall_min for r in mine if r.label == label}
             parts.append(f"| {label} | " + " | ".join(cell.get(s, "") for s in sizes) + " |")
         parts.append("")
-    if any(r.resumed for r in rows):
-        parts.append("\\* includes a resumed run: its time counts only the run that finished it, so the cell took "
-                     "longer.\n")
-    return "\n".join(parts)
+    footnote = resumed_footnote(rows)
+    return "\n".join([*parts, footnote] if footnote else parts)
+
+
+def resumed_footnote(rows: Sequence[Row]) -> str:
+    """The footnote for the ``*`` of :attr:`Row.wall_min`, or ``""`` when no row includes a resumed line."""
+    if not any(r.resumed for r in rows):
+        return ""
+    return "\\* includes a resumed run: its time counts only the run that finished it, so the cell took longer.\n"
 
 
 # -------------------------------------------------------------------------------------------- plots
