@@ -13,10 +13,12 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from ccre.bench import PROBES, BenchContext, Cell, Grid, _duration, estimate_seconds, expand, read_results, run_grid
+from ccre.bench import (PROBES, BenchContext, Cell, Grid, _duration, estimate_seconds, expand, pretrain_key, read_results,
+                        run_grid, short_hash)
 from ccre.bench_report import aggregate, load_records, markdown_table, wall_table, write_report
 from ccre.cli import app
 from ccre.errors import ConfigError
+from ccre.pretraining.config import PretrainConfig
 from ccre.results import result_record
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -72,6 +74,14 @@ def test_grid_expands_every_combination_once() -> None:
     assert next(c for c in cells if c.method == "mtb+mccl").encoder_id.startswith("mtb:")
     other = expand(_grid(pretrain={"max_steps": 7}))
     assert {c.encoder_id for c in other if c.method == "mtb+mccl"} != {c.encoder_id for c in cells if c.method == "mtb+mccl"}
+    # a pretraining field added later (typed markers) keeps the earlier configurations' keys while at its
+    # default, and makes a new key when set; a probe encodes as the grid's encoder.* overrides say
+    plain_key = pretrain_key(PretrainConfig())
+    assert plain_key == short_hash({k: v for k, v in PretrainConfig().model_dump().items() if k != "typed_markers"})
+    assert pretrain_key(PretrainConfig(typed_markers=True)) != plain_key
+    typed = expand(_grid(overrides={"encoder.typed_markers": True, "train.lr": 1e-5}))
+    assert all(c.overrides == {"probe.k": 5, "encoder.typed_markers": True} for c in typed if c.method == "probe")
+    assert all(c.overrides == {"probe.k": 5} for c in cells if c.method == "probe")
     # blocks with their own seeds / methods; duplicates across blocks collapse
     grid = Grid.parse({"methods": ["plm+ce"], "blocks": [
         {"dataset": "biored", "sizes": [4, 20], "seeds": [1, 2, 3]},

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ccre.documents import Document, Entity, Mention, Relation
-from ccre.encoding import DocumentEncoder, collate, window_starts
+from ccre.encoding import DocumentEncoder, collate, type_words, window_starts
 from ccre.labels import LabelSpace, candidate_pairs, pair_targets
 from ccre.model import load_encoder, merge_windows, pool_entities
 
@@ -117,3 +117,74 @@ def test_logsumexp_entity_pooling_matches_loop(tokenizer) -> None:
         offset += len(d.mention_pos)
     assert torch.allclose(pooled, torch.stack(expected))
     assert batch.pair_heads.max() < pooled.shape[0]
+
+
+def test_type_words_split_camel_case() -> None:
+    assert type_words("GeneOrGeneProduct") == "gene or gene product"
+    assert type_words("DiseaseOrPhenotypicFeature") == "disease or phenotypic feature"
+    assert type_words("PER") == "per"
+    assert type_words("Cell_Line") == "cell line"
+
+
+def _typed_reference(tokenizer, doc: Document) -> list[str]:
+    """Brute force: walk the word pieces and write, before each one, the end markers of the mentions that
+    ended on the previous piece, then a start marker and the type words of each mention that starts here."""
+    enc = tokenizer(doc.text, add_special_tokens=False, return_offsets_mapping=True)
+    pieces = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    spans = []
+    for m in doc.mentions:
+        covered = [i for i, (s, e) in enumerate(enc["offset_mapping"]) if e > m.start and s < m.end]
+        spans.append((covered[0], covered[-1], tokenizer.tokenize(type_words(m.type))))
+    out: list[str] = []
+    for i, piece in enumerate(pieces):
+        out += ["*" for _, last, _ in spans if last == i - 1]
+        for first, _, words in spans:
+            if first == i:
+                out += ["*", *words]
+        out.append(piece)
+    out += ["*" for _, last, _ in spans if last == len(pieces) - 1]
+    return out
+
+
+def test_typed_markers_write_each_type_after_its_start_marker(tokenizer) -> None:
+    doc = _doc()
+    plain = DocumentEncoder(tokenizer, "*").encode(doc)
+    enc = DocumentEncoder(tokenizer, "*", typed=True).encode(doc)
+    pieces = tokenizer.convert_ids_to_tokens(enc.input_ids.tolist())
+    assert pieces == _typed_reference(tokenizer, doc)
+    assert " ".join(pieces[:6]) == "* chemical as ##pi ##rin *"
+    # every mention points at its own start marker, followed by its type words; the nested mention that
+    # starts on the same piece as another gets a block of its own (untyped, the two share one marker)
+    for m, p in zip(doc.mentions, enc.mention_pos):
+        words = tokenizer.tokenize(type_words(m.type))
+        assert pieces[p] == "*" and pieces[p + 1 : p + 1 + len(words)] == words
+    assert len(set(enc.mention_pos.tolist())) == len(doc.mentions)
+    assert plain.mention_pos[4] == plain.mention_pos[5]
+    # the text's word pieces are where piece_pos says (what MLM and blanking touch), types are not among them
+    assert enc.input_ids[enc.piece_pos].tolist() == plain.input_ids[plain.piece_pos].tolist()
+    np.testing.assert_array_equal(enc.mention_pieces, plain.mention_pieces)
+
+
+def test_typed_markers_reach_the_model_and_a_mismatch_is_warned(tokenizer, tmp_path, caplog) -> None:
+    import json
+
+    from ccre.config import CcreConfig
+    from ccre.model import RelationModel
+    from ccre.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig
+
+    config = CcreConfig().with_overrides({"encoder.typed_markers": True})
+    space = LabelSpace.from_documents([_doc()])
+    model = RelationModel.create(config, space)
+    assert model.document_encoder.typed
+    # an encoder pretrained without typed markers, finetuned with them: said, not silent
+    encoder, tok = load_encoder("sentence-transformers/all-MiniLM-L6-v2")
+    encoder.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    (tmp_path / PRETRAIN_INFO_FILE).write_text(json.dumps({"config": PretrainConfig().model_dump()}))
+    with caplog.at_level("WARNING", logger="ccre.model"):
+        RelationModel.create(config.with_overrides({"encoder.name": str(tmp_path)}), space)
+    assert "pretrained with typed_markers=False" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ccre.model"):
+        RelationModel.create(config.with_overrides({"encoder.name": str(tmp_path), "encoder.typed_markers": False}), space)
+    assert "typed_markers" not in caplog.text

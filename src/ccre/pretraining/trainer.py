@@ -274,7 +274,7 @@ class Pretrainer:
                               "or choose another output directory")
         set_seed(c.seed)
         mlm_model, self.tokenizer = load_mlm_model(c)
-        self.doc_encoder = DocumentEncoder(self.tokenizer, c.marker)
+        self.doc_encoder = DocumentEncoder(self.tokenizer, c.marker, c.typed_markers)
         self._cache: dict[int, EncodedDocument] = {}
         special = set(self.tokenizer.all_special_ids) | {self.doc_encoder.marker_id}
         self.random_ids = np.array([i for i in range(len(self.tokenizer)) if i not in special], dtype=np.int64)
