@@ -446,8 +446,9 @@ def probe(
         help="probe a ccre pretrain output's encoder under a seeded, untrained pair embedder instead of its "
         "pretrained one")] = False,
     typed_markers: Annotated[bool, typer.Option(
-        help="write each mention's entity type after its start marker (as the encoder was pretrained with "
-        "`--set typed_markers=true`)")] = False,
+        "--typed-markers/--untyped-markers",
+        help="write each mention's entity type after its start marker (for an encoder pretrained with "
+        "`ccre pretrain --typed-markers`)")] = False,
     results: Annotated[Optional[Path], typer.Option(help="append one JSON line per probe to this file")] = None,
     data_dir: DataDir = None,
     device: Annotated[Optional[str], typer.Option()] = None,

@@ -89,6 +89,9 @@ def pretrain(
     self_weight: Annotated[Optional[float], typer.Option(help="weight of L_self (0: off)")] = None,
     mlm_weight: Annotated[Optional[float], typer.Option(help="weight of L_mlm (0: off)")] = None,
     blank_prob: Annotated[Optional[float], typer.Option(help="probability of blanking a mention")] = None,
+    typed_markers: Annotated[Optional[bool], typer.Option(
+        "--typed-markers/--untyped-markers",
+        help="write each mention's entity type after its start marker (finetune with the same setting)")] = None,
     max_pairs_per_doc: Annotated[Optional[int], typer.Option(help="instances kept per document")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(help="steps between resumable checkpoints")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
@@ -118,8 +121,8 @@ def pretrain(
     overrides = {
         "encoder": model, "max_steps": max_steps, "epochs": epochs, "batch_size": batch_size,
         "max_length": max_length, "lr": lr, "tau": tau, "mtb_weight": mtb_weight, "self_weight": self_weight,
-        "mlm_weight": mlm_weight, "blank_prob": blank_prob, "max_pairs_per_doc": max_pairs_per_doc,
-        "checkpoint_every": checkpoint_every, "seed": seed,
+        "mlm_weight": mlm_weight, "blank_prob": blank_prob, "typed_markers": typed_markers,
+        "max_pairs_per_doc": max_pairs_per_doc, "checkpoint_every": checkpoint_every, "seed": seed,
     }
     raw.update({k: v for k, v in overrides.items() if v is not None})
     if epochs is not None and max_steps is None:
