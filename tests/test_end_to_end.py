@@ -119,6 +119,14 @@ def test_probe_lines_name_the_probed_encoder_kind(biored_run) -> None:
     assert sorted(line["method"] for line in lines) == ["probe-centroid", "probe-knn", "probe-softmax"]
     assert {line["encoder_kind"] for line in lines} == {"plm"}
     assert {line["precision"] for line in lines} == {"fp32"}
+    # a typed-marker probe encodes otherwise and is told apart by its overrides
+    typed = tmp / "probe_typed.jsonl"
+    r = CliRunner().invoke(app, ["probe", "--model", "sentence-transformers/all-MiniLM-L6-v2", "--train", str(train),
+                                 "--test", str(test), "--train-docs", "4", "--typed-markers", "--results", str(typed)])
+    assert r.exit_code == 0, r.output
+    typed_lines = [json.loads(line) for line in typed.read_text().splitlines()]
+    assert {json.dumps(line["overrides"]) for line in typed_lines} == {'{"encoder.typed_markers": true}'}
+    assert len({line["overrides_hash"] for line in typed_lines}) == 1
     # lines from before probes recorded their kind: told apart by the encoder's name, not by the disk
     legacy = {"method": "probe-knn", "encoder": "runs/no-such-pretrained-dir"}
     assert record_encoder_kind(legacy) == "mtb"
