@@ -108,8 +108,9 @@ class DocumentEncoder:
             )
         n = len(ids)
         # what goes before a mention's first piece: its start marker, then (typed) its type's word pieces
-        types = [self.type_ids(m.type) if self.typed else np.zeros(0, dtype=np.int64) for m in doc.mentions]
-        block = 1 + np.array([len(t) for t in types], dtype=np.int64)
+        typed = self.typed and len(first) > 0
+        types = [self.type_ids(m.type) for m in doc.mentions] if typed else []
+        block = 1 + np.array([len(t) for t in types], dtype=np.int64) if typed else np.ones(len(first), np.int64)
         n_start = np.bincount(first, weights=block, minlength=n).astype(np.int64)
         n_end = np.bincount(last, minlength=n)
         # position of word piece t after inserting the markers (and type words) before it
@@ -118,7 +119,7 @@ class DocumentEncoder:
         marked = np.full(n + int(block.sum()) + len(last), self.marker_id, dtype=np.int64)
         marked[token_pos] = ids
         mention_pos = token_pos[first] - n_start[first]
-        if self.typed:
+        if typed:
             # mentions starting at the same piece get one block each, in mention order; untyped, they
             # share the first of their markers
             order = np.argsort(first, kind="stable")
@@ -127,8 +128,7 @@ class DocumentEncoder:
             within = np.empty_like(block)
             within[order] = ends - block[order] - np.concatenate([[0], ends])[group_start]
             mention_pos = mention_pos + within
-            type_pos = np.concatenate([p + 1 + np.arange(len(t)) for p, t in zip(mention_pos, types)] or [[]])
-            marked[type_pos.astype(np.int64)] = np.concatenate(types or [np.zeros(0, dtype=np.int64)])
+            marked[np.concatenate([p + 1 + np.arange(len(t)) for p, t in zip(mention_pos, types)])] = np.concatenate(types)
         directed = space.directed if space is not None else True
         pairs = candidate_pairs(doc, directed)
         targets = novelty = None
