@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ccre.bench_report import Row
-from ccre.claims import claims_markdown, evaluate_claims
+from ccre.claims import claims_markdown, evaluate_claims, verdicts_table
 
 
 def _row(dataset: str, size: int, method: str, f1: float, kind: str | None = None, seeds=(1, 2, 3), **over) -> Row:
@@ -83,3 +83,40 @@ def test_markdown_lists_verdicts_and_evidence() -> None:
     assert "| (ii) MTB+CE beats PLM+CE (pretraining helps) | **not reproduced** |" in text
     assert "- redocred 31 docs: mtb+ce 20.00 (n=3) vs plm+ce 25.00 (n=3) -> does not hold" in text
     assert "no comparison in the results yet" in text
+
+
+def test_best_choice_takes_the_highest_configuration_with_enough_seeds() -> None:
+    rows = [
+        _row("biored", 20, "mtb+mccl", 10, seeds=(1, 2, 3)),
+        _row("biored", 20, "mtb+mccl", 25, seeds=(1, 2, 3), **{"train.contrast_memory": False}),
+        _row("biored", 20, "mtb+mccl", 90, seeds=(1,), **{"train.mccl_pool": "sum"}),  # too few seeds to compete
+        _row("biored", 20, "mtb+ce", 20),
+        # a method tried with one seed only competes among its one-seed configurations: 15 > 12
+        _row("biored", 40, "mtb+mccl", 12, seeds=(1,)),
+        _row("biored", 40, "mtb+mccl", 15, seeds=(1,), **{"train.contrast_memory": False}),
+        _row("biored", 40, "mtb+ce", 16, seeds=(1,)),
+    ]
+    default = _by_key(rows)["i"]
+    assert default.verdict == "not reproduced"
+    best = {c.key: c for c in evaluate_claims(rows, choose="best")}["i"]
+    # 20 docs: 25 > 20 holds; 40 docs: 15 < 16 does not -> partly
+    assert best.verdict == "partly"
+    assert best.evidence[0].startswith("biored 20 docs: mtb+mccl [train.contrast_memory=False; mtb] 25.00 (n=3)")
+    assert "mtb+mccl [train.contrast_memory=False; mtb] 15.00 (n=1)" in best.evidence[1]
+
+
+def test_verdicts_table_lines_up_the_columns() -> None:
+    rows = [_row("biored", 4, "mtb+ce", 20), _row("biored", 4, "plm+ce", 10)]
+    worse = [_row("biored", 4, "mtb+ce", 5), _row("biored", 4, "plm+ce", 10)]
+    table = verdicts_table({"A": evaluate_claims(rows), "B": evaluate_claims(worse)})
+    lines = table.splitlines()
+    assert lines[0] == "| claim | A | B |" and len(lines) == 2 + 6
+    assert lines[3] == "| (ii) MTB+CE beats PLM+CE (pretraining helps) | **reproduced** | **not reproduced** |"
+
+
+def test_claims_markdown_without_its_table_keeps_the_comparisons() -> None:
+    claims = evaluate_claims([_row("biored", 4, "mtb+ce", 20), _row("biored", 4, "plm+ce", 10)])
+    text = claims_markdown(claims, table=False)
+    assert "| claim | verdict |" not in text
+    assert "**(ii)** MTB+CE beats PLM+CE (pretraining helps): **reproduced**" in text
+    assert "- biored 4 docs: mtb+ce 20.00 (n=3) vs plm+ce 10.00 (n=3) -> holds" in text
