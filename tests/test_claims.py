@@ -120,3 +120,12 @@ def test_claims_markdown_without_its_table_keeps_the_comparisons() -> None:
     assert "| claim | verdict |" not in text
     assert "**(ii)** MTB+CE beats PLM+CE (pretraining helps): **reproduced**" in text
     assert "- biored 4 docs: mtb+ce 20.00 (n=3) vs plm+ce 10.00 (n=3) -> holds" in text
+
+
+def test_equal_at_full_counts_all_the_redocred_documents_there_are() -> None:
+    # Re-DocRED's 500 documents are all the study has: |52 - 58| > 1 -> does not hold; 305 docs is not "all"
+    rows = [_row("redocred", 500, "mtb+mccl", 52, seeds=(1,)), _row("redocred", 500, "mtb+ce", 58, seeds=(1,)),
+            _row("redocred", 305, "mtb+mccl", 54, seeds=(1,)), _row("redocred", 305, "mtb+ce", 54.5, seeds=(1,))]
+    claim = _by_key(rows)["v"]
+    assert claim.verdict == "not reproduced"
+    assert claim.evidence == ["redocred 500 docs: mtb+mccl 52.00 (n=1) vs mtb+ce 58.00 (n=1), gap -6.00 -> does not hold"]
