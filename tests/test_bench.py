@@ -398,3 +398,32 @@ def test_cell_killed_mid_training_resumes_to_the_straight_run(tmp_path: Path, mo
     heads_b = load_file(str(Path(b["checkpoint"]) / "heads.safetensors"))
     assert heads_a.keys() == heads_b.keys()
     assert all(torch.equal(heads_a[k], heads_b[k]) for k in heads_a)
+
+
+def _pretrain_output(path: Path, **settings) -> Path:
+    """A finished ``ccre pretrain`` output as far as the bench looks: its ``ccre_pretrain.json``."""
+    path.mkdir(parents=True)
+    config = {**PretrainConfig().model_dump(), **settings}
+    (path / "ccre_pretrain.json").write_text(json.dumps({"config": config, "steps": config["max_steps"]}))
+    return path
+
+
+def test_pretrained_encoder_must_match_the_grids_pretraining_settings(tmp_path: Path) -> None:
+    """--pretrain-set beside --pretrained: settings the encoder was made with pass; one it was not made with
+    stops the run before its first cell (the plain encoder's included), naming the field and both values."""
+    encoder = _pretrain_output(tmp_path / "mtb", max_steps=300)
+    results = tmp_path / "r.jsonl"
+    runner = FakeRunner()
+    run_grid(_grid(pretrained=str(encoder), pretrain={"max_steps": 300}), results, cell_runner=runner, log=_quiet)
+    assert len(runner.calls) == 16
+    typed = _grid(pretrained=str(encoder), pretrain={"typed_markers": True}, name="typed")
+    runner = FakeRunner()
+    with pytest.raises(ConfigError, match=r"typed_markers=True \(it has False\)"):
+        run_grid(typed, tmp_path / "typed.jsonl", cell_runner=runner, log=_quiet)
+    assert runner.calls == [] and not (tmp_path / "typed.jsonl").exists()
+    # without mtb cells to run, the encoder is not used and nothing is checked
+    plain_only = _grid(pretrained=str(encoder), pretrain={"typed_markers": True}, methods=["plm+ce"])
+    run_grid(plain_only, tmp_path / "plain.jsonl", cell_runner=FakeRunner(), log=_quiet)
+    with pytest.raises(ConfigError, match="not a finished `ccre pretrain` output"):
+        run_grid(_grid(pretrained=str(tmp_path / "nothing")), tmp_path / "x.jsonl", cell_runner=FakeRunner(),
+                 log=_quiet)

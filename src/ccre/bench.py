@@ -395,16 +395,34 @@ class BenchContext:
         if kind == "plm":
             return str((overrides or {}).get("encoder.name", DEFAULT_ENCODER))
         if kind == "mtb" and self.grid.pretrained:
-            path = Path(self.grid.pretrained)
-            if not is_pretrain_output(path):
-                raise ConfigError(f"{path} is not a finished `ccre pretrain` output (no ccre_pretrain.json)")
-            return str(path)
+            check_pretrained(self.grid)
+            return str(self.grid.pretrained)
         if kind not in self._encoders:
             self._encoders[kind] = str(ensure_pretrained(
                 pretrain_config(self.grid.pretrain, kind), self.pretrained_cache, data_dir=self.data_dir,
                 cpu=self.device == "cpu", precision=self.precision, show_progress=self.show_progress, log=self.log,
             ))
         return self._encoders[kind]
+
+
+def check_pretrained(grid: Grid) -> None:
+    """Check the grid's ``pretrained`` encoder: a finished ``ccre pretrain`` output made with every
+    ``pretrain`` field the grid sets. Those fields still build the ablated encoders, but the ``mtb`` encoder is
+    taken as it is, so a field it was not made with (``--pretrain-set typed_markers=true`` beside an encoder
+    pretrained without types) would silently make its cells a different experiment from the ablations'."""
+    from ccre.pretraining.config import PretrainConfig, pretrain_settings
+
+    path = Path(str(grid.pretrained))
+    if not is_pretrain_output(path):
+        raise ConfigError(f"{path} is not a finished `ccre pretrain` output (no ccre_pretrain.json)")
+    made_with = {**PretrainConfig().model_dump(), **(pretrain_settings(path) or {})}
+    wanted = pretrain_config(grid.pretrain, "mtb").model_dump()
+    differ = [f"{k}={wanted[k]!r} (it has {made_with.get(k)!r})" for k in sorted(grid.pretrain)
+              if k in wanted and made_with.get(k) != wanted[k]]
+    if differ:
+        raise ConfigError(f"the pretrained encoder {path} was not made with the grid's pretraining settings: "
+                          f"{'; '.join(differ)}. Drop --pretrained to build the encoder those settings describe, "
+                          "or drop the settings to use it as it is")
 
 
 def ensure_pretrained(config, cache: str | Path, *, data_dir=None, cpu: bool = False, precision: Precision = "auto",
@@ -569,6 +587,8 @@ def run_grid(
     done = finished_keys(results)
     pending = [c for c in cells if not all(k in done for k in c.keys)]
     skipped = len(cells) - len(pending)
+    if grid.pretrained and any(c.encoder_kind == "mtb" for c in pending):
+        check_pretrained(grid)  # before any cell runs, not after the plain encoder's cells
     log(f"{grid.name}: {len(cells)} cells, {skipped} already in {results}, {len(pending)} to run "
         f"(estimated {_duration(estimate_seconds(grid, pending, pretraining=False))} of CPU time, pretraining excluded)")
     measured_s, measured_units = 0.0, 0.0
