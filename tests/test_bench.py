@@ -202,19 +202,22 @@ def test_wall_table_marks_resumed_times(tmp_path: Path) -> None:
 
 def test_report_separates_encoders_pretrained_in_other_arithmetic(tmp_path: Path) -> None:
     """One cache key pretrained in bf16 on one machine and in fp32 on another is two encoders: two rows, each
-    naming its pretraining; lines that record no precision stay with each other."""
+    naming its pretraining. A GPU line from before pretraining recorded its arithmetic stays apart (auto meant
+    bf16 or fp32 by the card); a CPU line from then was fp32 (auto on a CPU) and joins the lines that say so."""
+    gpu, cpu = "x86_64 AMD EPYC, 16 cores, NVIDIA H200", "x86_64 AMD EPYC, 2 cores, no GPU"
+    fp32 = {"steps": 300, "precision": "fp32"}
     lines = []
-    for seed, f1, pretrained in ((1, 0.1, None), (2, 0.3, None), (1, 0.2, {"steps": 300, "precision": "fp32"}),
-                                 (2, 0.4, {"steps": 300, "precision": "fp32"})):
+    for seed, f1, pretrained, machine in ((1, 0.1, {"steps": 300}, gpu), (2, 0.3, {"steps": 300}, gpu),
+                                          (1, 0.2, fp32, cpu), (2, 0.4, fp32, gpu), (3, 0.6, {"steps": 300}, cpu)):
         record = result_record(dataset="biored", train_docs=40, method="mtb+mccl", encoder="runs/pretrained/abc",
                                seed=seed, metrics=_metrics("biored", f1), wall_s=1.0, config={}, commit="c")
-        if pretrained:
-            record["pretrained"] = pretrained
+        record["pretrained"], record["machine"] = pretrained, machine
         lines.append(record)
-    unknown, fp32 = _aggregate_lines(tmp_path, lines)
-    assert unknown.mean["F1"] == pytest.approx(0.2) and unknown.start == "runs/pretrained/abc"
-    assert fp32.mean["F1"] == pytest.approx(0.3) and fp32.start == "runs/pretrained/abc (300 steps, fp32)"
-    assert fp32.variant.endswith("/fp32") and unknown.n == fp32.n == 2
+    unknown, known = _aggregate_lines(tmp_path, lines)
+    assert unknown.mean["F1"] == pytest.approx(0.2) and unknown.start == "runs/pretrained/abc (300 steps)"
+    assert unknown.n == 2 and not unknown.variant.endswith("fp32")
+    assert known.seeds == [1, 2, 3] and known.mean["F1"] == pytest.approx(0.4)
+    assert known.start == "runs/pretrained/abc (300 steps, fp32)" and known.variant.endswith("/fp32")
 
 
 def test_gpu_claims_count_grid_defaults_only() -> None:

@@ -3,8 +3,8 @@
 - Headline metric: pair+type F1 for BioRED (``metrics["type"]["f1"]``), F1 and Ign F1 for DocRED-format data.
 - Rows are grouped by data set x training size x method; probes also by the probed encoder
   (``probe-knn (plm)`` vs ``probe-knn (mtb)``); lines of different settings, starting encoders, or pretraining
-  arithmetic (``pretrained.precision``: one cache key pretrained in bf16 on one machine and in fp32 on another
-  is two encoders) are separate rows. When one seed has several lines in a group, the last counts.
+  arithmetic (:func:`pretraining_precision`: one cache key pretrained in bf16 on one machine and in fp32 on
+  another is two encoders) are separate rows. When one seed has several lines in a group, the last counts.
 - std is the sample standard deviation over seeds (ddof = 1); it is undefined (``None``) for one seed.
 
 Figures are drawn as in :mod:`ccre.plots` (explicit Agg canvas, no pyplot state, atomic PNG writes).
@@ -80,12 +80,27 @@ def record_encoder_kind(record: dict) -> str:
     return record["method"].rpartition("+")[0] or "plm"
 
 
+def pretraining_precision(record: dict) -> str:
+    """The arithmetic a line's starting encoder was pretrained in: ``pretrained.precision`` where recorded;
+    ``""`` for the plain encoder, which was not pretrained here.
+
+    Lines written before pretraining recorded it (no ``pretrained`` block, or one without ``precision``) ran
+    under the default ``auto``, which is fp32 on a CPU: on a machine with no GPU they are fp32, the same
+    encoder as a later line that says so. On a GPU ``auto`` meant bf16 or fp32 by the card: unknown (``""``)."""
+    recorded = (record.get("pretrained") or {}).get("precision")
+    if recorded:
+        return str(recorded)
+    if record_encoder_kind(record) == "plm":
+        return ""
+    return "fp32" if str(record.get("machine", "")).endswith("no GPU") else ""
+
+
 def starting_encoder(record: dict) -> str:
     """The encoder a line started from, e.g. ``runs/pretrained/9f5a0f885e10 (2000 steps, fp32)``: its name,
-    with the pretraining steps and arithmetic a ``pretrained`` block records."""
+    with its pretraining steps and arithmetic (:func:`pretraining_precision`)."""
     pretrained = record.get("pretrained") or {}
     details = ", ".join(x for x in (f"{pretrained['steps']} steps" if pretrained.get("steps") else "",
-                                    str(pretrained.get("precision") or "")) if x)
+                                    pretraining_precision(record)) if x)
     name = str(record.get("encoder", ""))
     return f"{name} ({details})" if details else name
 
@@ -111,8 +126,8 @@ def aggregate(records: Iterable[dict]) -> list[Row]:
     groups: dict[tuple, dict[int, dict]] = {}
     for r in records:
         # lines from different starting encoders (e.g. two pretraining runs) or settings are separate rows
-        precision = str((r.get("pretrained") or {}).get("precision") or "")
-        variant = "/".join(x for x in (r.get("overrides_hash", ""), Path(str(r.get("encoder", ""))).name, precision) if x)
+        variant = "/".join(x for x in (r.get("overrides_hash", ""), Path(str(r.get("encoder", ""))).name,
+                                       pretraining_precision(r)) if x)
         key = (r["dataset"], int(r["train_docs"]), r["method"], record_encoder_kind(r), variant)
         groups.setdefault(key, {})[int(r["seed"])] = r  # the last line of a seed counts
     variants: dict[tuple, set[str]] = {}
