@@ -66,11 +66,15 @@ PAPER_METHODS = ("plm+ce", "mtb+ce", "mtb+supcon", "mtb+mccl", "mtb-no-mtb+mccl"
 _GRID_FIELDS = ("data.dataset", "data.train_docs", "data.train_fraction", "train.seed", "train.objective")
 #: test split sizes, for the time estimate
 TEST_DOCS = {"biored": 100, "redocred": 500}
-#: measured reference costs on 2 CPU cores (all-MiniLM-L6-v2, default config): BioRED 20 docs x 30 epochs
-#: ~ 11 min of training; prediction on 100 test documents ~ 20 s; pretraining 500 steps ~ 60-85 min.
-TRAIN_S_PER_DOC_EPOCH = 11 * 60 / (20 * 30)
-PREDICT_S_PER_DOC = 20 / 100
-PRETRAIN_S_PER_STEP = 8.5
+#: reference costs on 2 CPU cores (all-MiniLM-L6-v2, default config), from the median wall time of the study's
+#: CPU cells (``benchmarks/results``): training seconds per document and epoch, by data set (a BioRED
+#: abstract costs about three Re-DocRED documents: BioRED 4 docs ~ 2.3 min a cell, 40 docs ~ 18 min; Re-DocRED
+#: 31 docs ~ 8 min, 500 docs ~ 70 min); a data set not listed is costed as BioRED, the dearer one
+TRAIN_S_PER_DOC_EPOCH = {"biored": 0.9, "redocred": 0.28}
+#: the rest of a cell (loading, no-relation calibration, test prediction) per test document, and the time of
+#: one pretraining step (300 steps ~ 20-35 min)
+PREDICT_S_PER_DOC = 0.4
+PRETRAIN_S_PER_STEP = 5.0
 
 
 def parse_method(name: str) -> tuple[str, str]:
@@ -280,7 +284,8 @@ class Cell:
         test = TEST_DOCS.get(self.dataset, 100) * PREDICT_S_PER_DOC
         if self.method == "probe":
             return self.train_docs * PREDICT_S_PER_DOC + test
-        return self.train_docs * epochs * TRAIN_S_PER_DOC_EPOCH + test
+        per_doc_epoch = TRAIN_S_PER_DOC_EPOCH.get(self.dataset, max(TRAIN_S_PER_DOC_EPOCH.values()))
+        return self.train_docs * epochs * per_doc_epoch + test
 
 
 def _encoder_id(grid: Grid, kind: str, overrides: dict[str, Any]) -> str:
