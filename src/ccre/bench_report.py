@@ -22,6 +22,7 @@ from ccre.bench import PROBES, headline, read_results
 from ccre.config import DEFAULT_ENCODER
 from ccre.io import atomic_write_text
 from ccre.plots import _colormap, _figure, _save
+from ccre.runtime import NO_GPU
 
 METHOD_ORDER = ("plm+ce", "plm+supcon", "plm+mccl", "mtb+ce", "mtb+supcon", "mtb+mccl",
                 "mtb-no-mtb+mccl", "mtb-no-self+mccl", "mtb-no-mlm+mccl")
@@ -92,7 +93,7 @@ def pretraining_precision(record: dict) -> str:
         return str(recorded)
     if record_encoder_kind(record) == "plm":
         return ""
-    return "fp32" if str(record.get("machine", "")).endswith("no GPU") else ""
+    return "fp32" if str(record.get("machine", "")).endswith(NO_GPU) else ""
 
 
 def starting_encoder(record: dict) -> str:

@@ -186,8 +186,9 @@ def evaluate_claims(rows: Sequence[Row], choose: Literal["most-seeds", "best"] =
 def claims_markdown(claims: Sequence[Claim], table: bool = True) -> str:
     """A table of verdicts (unless ``table`` is false: :func:`verdicts_table` shows it already), then each
     claim's comparisons."""
-    lines = ["| claim | verdict |", "|---|---|", *(f"| ({c.key}) {c.text} | **{c.verdict}** |" for c in claims)
-             ] if table else []
+    lines: list[str] = []
+    if table:
+        lines += ["| claim | verdict |", "|---|---|", *(f"| ({c.key}) {c.text} | **{c.verdict}** |" for c in claims)]
     for c in claims:
         lines += ["", f"**({c.key})** {c.text}: **{c.verdict}**"]
         lines += [f"- {e}" for e in c.evidence] or ["- no comparison in the results yet"]

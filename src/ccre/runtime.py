@@ -124,6 +124,10 @@ def git_commit(cwd: str | Path | None = None) -> str:
     return sha + ("+dirty" if dirty else "")
 
 
+#: how :func:`machine_description` ends for a machine without a GPU (result lines are read back by it)
+NO_GPU = "no GPU"
+
+
 def machine_description() -> str:
     """CPU model, core count and GPU (if any), e.g. ``x86_64 AMD EPYC 7B13, 2 cores, no GPU``."""
     cpu = platform.processor() or platform.machine()
@@ -134,7 +138,7 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else NO_GPU
     return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, {gpu}"
 
 
