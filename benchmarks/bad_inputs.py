@@ -17,10 +17,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ccre.data import resolve_data_dir
+from ccre.data.datasets import resolve_data_dir
 from ccre.errors import FormatError
-from ccre.formats import read_documents, validate_file
-from ccre.runtime import git_commit, machine_description, now_iso
+from ccre.data.formats import read_documents, validate_file
+from ccre.utils.runtime import git_commit, machine_description, now_iso
 
 
 def pubtator_blocks(path: Path, n: int) -> list[list[str]]:

@@ -30,19 +30,19 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ccre.bench import append_lines, read_results
+from ccre.experiments.records import append_lines, read_results
 from ccre.config import CcreConfig
-from ccre.data import resolve_data_dir, split_path
-from ccre.experiment import select_training_documents
-from ccre.formats import read_documents
-from ccre.labels import LabelSpace
-from ccre.model import RelationModel
+from ccre.data.datasets import resolve_data_dir, split_path
+from ccre.experiments.run import select_training_documents
+from ccre.data.formats import read_documents
+from ccre.data.labels import LabelSpace
+from ccre.modeling.relation_model import RelationModel
 from ccre.objectives.adaptive_threshold import adaptive_threshold_loss
 from ccre.objectives.mccl import mccl_class_scores, mccl_loss
 from ccre.objectives.supcon import supcon_loss
-from ccre.results import invoked_command
-from ccre.runtime import git_commit, machine_description, now_iso, seed_everything
-from ccre.threshold import best_margin
+from ccre.experiments.records import invoked_command
+from ccre.utils.runtime import git_commit, machine_description, now_iso, seed_everything
+from ccre.inference.threshold import best_margin
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ["ce"] + [f"{o}-{p}-{m}" for o in ("mccl", "supcon") for m in ("memory", "batch") for p in ("mean", "sum")]

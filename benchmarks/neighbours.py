@@ -19,15 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ccre.analysis import embed_labelled, load_for_embedding, neighbour_statistics
-from ccre.bench import append_lines, read_results, short_hash
+from ccre.modeling.embedding import embed_labelled
+from ccre.analysis.probe import load_for_embedding
+from ccre.analysis.neighbours import neighbour_statistics
+from ccre.experiments.records import append_lines, read_results
+from ccre.experiments.grid import short_hash
 from ccre.config import DEFAULT_ENCODER, CcreConfig
-from ccre.data import resolve_data_dir, split_path
-from ccre.experiment import select_training_documents
-from ccre.formats import read_documents
-from ccre.labels import LabelSpace
-from ccre.results import result_record
-from ccre.runtime import git_commit
+from ccre.data.datasets import resolve_data_dir, split_path
+from ccre.experiments.run import select_training_documents
+from ccre.data.formats import read_documents
+from ccre.data.labels import LabelSpace
+from ccre.experiments.records import result_record
+from ccre.utils.runtime import git_commit
 
 HERE = Path(__file__).resolve().parent
 METHOD = "neighbours"

@@ -27,17 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ccre.analysis import load_for_embedding, same_pair_retrieval
-from ccre.bench import append_lines, read_results
-from ccre.embedding import embed_encoded
-from ccre.labels import NO_RELATION, LabelSpace
-from ccre.pretraining.batching import epoch_batches
-from ccre.pretraining.config import PretrainConfig
-from ccre.pretraining.corpus import build_corpus
-from ccre.pretraining.inputs import load_corpus_documents
-from ccre.pretraining.masking import corrupt
-from ccre.results import result_record
-from ccre.runtime import git_commit
+from ccre.analysis.probe import load_for_embedding
+from ccre.analysis.neighbours import same_pair_retrieval
+from ccre.experiments.records import append_lines, read_results
+from ccre.modeling.embedding import embed_encoded
+from ccre.data.labels import NO_RELATION, LabelSpace
+from ccre.training.pretraining.batching import epoch_batches
+from ccre.training.pretraining.config import PretrainConfig
+from ccre.training.pretraining.corpus import build_corpus
+from ccre.training.pretraining.inputs import load_corpus_documents
+from ccre.training.pretraining.masking import corrupt
+from ccre.experiments.records import result_record
+from ccre.utils.runtime import git_commit
 
 HERE = Path(__file__).resolve().parent
 METHOD = "pair-identity"

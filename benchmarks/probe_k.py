@@ -26,22 +26,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ccre.analysis import encode_labelled, load_for_embedding
-from ccre.bench import append_lines, read_results, short_hash
+from ccre.modeling.embedding import encode_labelled
+from ccre.analysis.probe import load_for_embedding
+from ccre.experiments.records import append_lines, read_results
+from ccre.experiments.grid import short_hash
 from ccre.config import DEFAULT_ENCODER, CcreConfig
-from ccre.data import resolve_data_dir, split_path
-from ccre.embedding import embed_encoded
-from ccre.encoding import EncodedDocument
-from ccre.evaluation import scheme_for_format, score_predictions
-from ccre.experiment import select_training_documents
-from ccre.formats import detect_format, read_documents
-from ccre.inference import relations_from_decisions
-from ccre.labels import LabelSpace
-from ccre.model import RelationModel
-from ccre.memory import EmbeddingMemory, knn_scores
-from ccre.probe import top_class
-from ccre.results import result_record
-from ccre.runtime import git_commit
+from ccre.data.datasets import resolve_data_dir, split_path
+from ccre.modeling.embedding import embed_encoded
+from ccre.encoding.markers import EncodedDocument
+from ccre.evaluation.scoring import scheme_for_format, score_predictions
+from ccre.experiments.run import select_training_documents
+from ccre.data.formats import detect_format, read_documents
+from ccre.inference.predictor import relations_from_decisions
+from ccre.data.labels import LabelSpace
+from ccre.modeling.relation_model import RelationModel
+from ccre.modeling.memory import EmbeddingMemory, knn_scores
+from ccre.analysis.probe import top_class
+from ccre.experiments.records import result_record
+from ccre.utils.runtime import git_commit
 
 HERE = Path(__file__).resolve().parent
 METHOD = "probe-knn-k-sweep"

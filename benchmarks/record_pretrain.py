@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from ccre.results import result_record
+from ccre.experiments.records import result_record
 
 
 def main(output: Path, wall_s: float) -> None:

@@ -5,7 +5,7 @@ Usage: python benchmarks/report.py [--study RESULTS.jsonl ...] [--variants RESUL
                                   [--gpu RESULTS.jsonl]
 
 - ``--study`` (default ``study.jsonl``, ``probe.jsonl`` and ``e2e.jsonl`` of ``benchmarks/results``): the main
-  grid, one configuration per method; the claims are evaluated on it (:mod:`ccre.claims`).
+  grid, one configuration per method; the claims are evaluated on it (:mod:`ccre_study.claims`).
 - ``--variants`` (default ``benchmarks/results/variants.jsonl``, when present): runs with changed settings
   (tried while investigating a claim), tabled separately; they count only in the "best tried" verdicts, which
   pick each method's best configuration on the test set and are labelled as the optimistic bound they are.
@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ccre.bench import Grid, read_results
-from ccre.bench_report import (Row, aggregate, load_records, markdown_table, relative_path, resumed_footnote,
-                               wall_table, write_report)
-from ccre.claims import claims_markdown, evaluate_claims, verdicts_table
-from ccre.io import atomic_write_text
-from ccre.pretraining.config import PretrainConfig
-from ccre.runtime import git_commit, machine_description, now_iso
+from ccre.experiments.grid import Grid
+from ccre.experiments.records import read_results
+from ccre.experiments.report import Row, aggregate, load_records, markdown_table, relative_path, resumed_footnote, wall_table, write_report
+from ccre_study.claims import claims_markdown, evaluate_claims, verdicts_table
+from ccre.utils.io import atomic_write_text
+from ccre.training.pretraining.config import PretrainConfig
+from ccre.utils.runtime import git_commit, machine_description, now_iso
 
 HERE = Path(__file__).resolve().parent
 

@@ -24,16 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ccre.bench import append_lines, read_results, short_hash
-from ccre.data import resolve_data_dir, split_path
-from ccre.embedding import embed_encoded
-from ccre.evaluation import score_predictions
-from ccre.experiment import resolve_split, select_training_documents
-from ccre.formats import read_documents
-from ccre.inference import relations_from_decisions, scoring_chunk
-from ccre.model import RelationModel
-from ccre.results import result_record
-from ccre.runtime import git_commit
+from ccre.experiments.records import append_lines, read_results
+from ccre.experiments.grid import short_hash
+from ccre.data.datasets import resolve_data_dir, split_path
+from ccre.modeling.embedding import embed_encoded
+from ccre.evaluation.scoring import score_predictions
+from ccre.experiments.run import resolve_split, select_training_documents
+from ccre.data.formats import read_documents
+from ccre.inference.predictor import relations_from_decisions, scoring_chunk
+from ccre.modeling.relation_model import RelationModel
+from ccre.experiments.records import result_record
+from ccre.utils.runtime import git_commit
 
 HERE = Path(__file__).resolve().parent
 #: name -> (inference, mccl pool)

@@ -21,7 +21,7 @@ Parts (each measured in its own subprocess, so that one part's memory does not c
   smallest ``nprobe`` reaching recall@10 >= 0.95 against exact) and faiss HNSW (the smallest ``efSearch``
   doing so); ms per 100 queries (one batch of 100, median of repeats). Target: 10^6 in <= 100 ms at
   recall@10 >= 0.95.
-- ``stream``: ``ccre predict``'s streaming path (:func:`ccre.streaming.predict_file`, chunks of 256) over
+- ``stream``: ``ccre predict``'s streaming path (:func:`ccre.inference.streaming.predict_file`, chunks of 256) over
   BioRED test repeated to 1,000 and 10,000 documents: documents/s and peak memory; and one document with
   150 entities (11,175 candidate pairs) and one with 211 (22,155 pairs). Each chunk's own peak and the
   resident size after it are kept in ``params``; ``*_chunk_peak_first_tenth`` / ``*_last_tenth`` (the
@@ -113,8 +113,8 @@ class PeakRSS:
 
 
 def _biored(split: str, data_dir: str | None):
-    from ccre.data import resolve_data_dir, split_path
-    from ccre.formats import read_documents
+    from ccre.data.datasets import resolve_data_dir, split_path
+    from ccre.data.formats import read_documents
 
     return read_documents(split_path("biored", split, resolve_data_dir(data_dir)), "pubtator")
 
@@ -129,8 +129,8 @@ def _config(quick: bool, objective: str = "ce"):
 
 
 def _model(config, space):
-    from ccre.model import RelationModel
-    from ccre.runtime import seed_everything
+    from ccre.modeling.relation_model import RelationModel
+    from ccre.utils.runtime import seed_everything
 
     seed_everything(config.train.seed)
     return RelationModel.create(config, space)
@@ -144,10 +144,10 @@ def worker_train(args: dict) -> list:
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from ccre.data import sample_documents
-    from ccre.embedding import build_memory
-    from ccre.labels import LabelSpace
-    from ccre.training import length_bucketed_batches
+    from ccre.data.datasets import sample_documents
+    from ccre.modeling.embedding import build_memory
+    from ccre.data.labels import LabelSpace
+    from ccre.training.finetune import length_bucketed_batches
 
     variant, quick = args["variant"], args["quick"]
     config = _config(quick, "ce" if variant == "floor" else variant)
@@ -189,7 +189,7 @@ def worker_train(args: dict) -> list:
             out += [[f"train_{variant}_memory_refresh", refresh, "s", params],
                     [f"train_{variant}_memory_refresh_peak_rss", mem.peak, "MiB", params]]
 
-        def step(k: int) -> None:  # the body of ccre.training.train_model's inner loop
+        def step(k: int) -> None:  # the body of ccre.training.finetune.train_model's inner loop
             idx = batches[k]
             batch = model.collate([encoded[i] for i in idx]).to(model.device)
             ids = torch.from_numpy(np.concatenate([np.arange(first_pair[i], first_pair[i + 1]) for i in idx]))
@@ -216,10 +216,10 @@ def worker_predict(args: dict) -> list:
     """Bare encoder forward over the Predictor's own batches of BioRED test, then Predictor.predict."""
     import torch
 
-    from ccre.data import sample_documents
-    from ccre.embedding import build_memory
-    from ccre.inference import Predictor, _chunks
-    from ccre.labels import LabelSpace
+    from ccre.data.datasets import sample_documents
+    from ccre.modeling.embedding import build_memory
+    from ccre.inference.predictor import Predictor, _chunks
+    from ccre.data.labels import LabelSpace
 
     quick = args["quick"]
     test = _biored("test", args["data_dir"])[: args["test_docs"]]
@@ -314,7 +314,7 @@ def worker_knn(args: dict) -> list:
     import numpy as np
     import torch
 
-    from ccre.memory import EmbeddingMemory
+    from ccre.modeling.memory import EmbeddingMemory
 
     n, dim, k, nq = args["n"], 384, 10, args["queries"]
     db = _clustered(n, dim, seed=1)
@@ -346,7 +346,7 @@ def worker_knn(args: dict) -> list:
         build = time.perf_counter() - t0
         ms = _time_ms(lambda: flat.search(queries, k), repeats)
         found = flat.search(queries, k)[1]
-    record("faiss_flat", ms, _recall(found, truth), mem, {"via": "ccre.memory.EmbeddingMemory"}, build)
+    record("faiss_flat", ms, _recall(found, truth), mem, {"via": "ccre.modeling.memory.EmbeddingMemory"}, build)
     del flat
 
     def tune(index, knob: str, values: list[int]) -> tuple[int, float, float]:
@@ -386,11 +386,11 @@ def worker_stream(args: dict) -> list:
     """ccre's streaming prediction over a PubTator file of n documents (or one many-entity document)."""
     import dataclasses
 
-    from ccre.data import sample_documents
-    from ccre.formats import write_documents
-    from ccre.inference import Predictor
-    from ccre.labels import LabelSpace
-    from ccre.streaming import predict_file
+    from ccre.data.datasets import sample_documents
+    from ccre.data.formats import write_documents
+    from ccre.inference.predictor import Predictor
+    from ccre.data.labels import LabelSpace
+    from ccre.inference.streaming import predict_file
 
     quick = args["quick"]
     train = sample_documents(_biored("train", args["data_dir"]), n=args["train_docs"], seed=_config(quick).train.seed)
@@ -408,7 +408,7 @@ def worker_stream(args: dict) -> list:
             test = _biored("test", args["data_dir"])
             n = args["n"]
             with open(src, "w", encoding="utf-8") as f:  # BioRED test repeated, ids made unique
-                from ccre.formats.pubtator import dumps
+                from ccre.data.formats.pubtator import dumps
 
                 for s in range(0, n, len(test)):
                     f.write(dumps(dataclasses.replace(d, id=f"{d.id}x{s // len(test)}") for d in test[: n - s]))
@@ -439,7 +439,7 @@ def worker_stream(args: dict) -> list:
 
 class ChunkPeaks:
     """Peak resident memory (MiB) of each streaming chunk, and the resident size after it: ``on_chunk``
-    of :func:`ccre.streaming.predict_file` (resets ``VmHWM`` after each chunk where Linux allows)."""
+    of :func:`ccre.inference.streaming.predict_file` (resets ``VmHWM`` after each chunk where Linux allows)."""
 
     def __init__(self) -> None:
         self.peaks: list[float] = []
@@ -455,7 +455,7 @@ class ChunkPeaks:
 
 def many_entity_document(n: int):
     """A document naming ``n`` distinct genes, one mention each: ``n (n - 1) / 2`` candidate pairs."""
-    from ccre.documents import Document, Entity, Mention
+    from ccre.data.documents import Document, Entity, Mention
 
     words = [f"gene{i}" for i in range(n)]
     starts = [sum(len(w) + 1 for w in words[:i]) for i in range(n)]
@@ -573,9 +573,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"measures": measures}))
         return 0
 
-    from ccre.io import append_jsonl, atomic_write_text
-    from ccre.results import invoked_command
-    from ccre.runtime import git_commit, machine_description
+    from ccre.utils.io import append_jsonl, atomic_write_text
+    from ccre.experiments.records import invoked_command
+    from ccre.utils.runtime import git_commit, machine_description
 
     opts.parts = [p.strip() for p in opts.parts.split(",") if p.strip()]
     unknown = set(opts.parts) - set(PARTS)
@@ -610,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _record(part: str, measure: str, value: float, unit: str, params: dict, commit: str, machine: str, command: str) -> dict:
-    from ccre.runtime import now_iso
+    from ccre.utils.runtime import now_iso
 
     target, met = _target(measure, value, params)
     record = {"measure": measure, "value": round(float(value), 6), "unit": unit, "part": part, "params": params,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ccre.documents import Document
+from ccre.data.documents import Document
 from ccre.errors import FormatError
 
 
@@ -24,7 +24,7 @@ def data_file(relative: str) -> Path:
 def tiny_biored_split(tmp: Path, config: str) -> dict[str, Path]:
     """Three BioRED training and two test documents as PubTator files, and ``config`` as ``tiny.yaml``, in
     ``tmp``: the inputs of the tests that run ``ccre train`` end to end in a subprocess."""
-    from ccre.formats import read_documents, write_documents
+    from ccre.data.formats import read_documents, write_documents
 
     train, test = tmp / "train.pubtator", tmp / "test.pubtator"
     write_documents(read_documents(data_file("biored/Train.PubTator"))[:3], train, "pubtator")

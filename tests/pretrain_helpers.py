@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ccre.documents import Document, Entity, Mention
+from ccre.data.documents import Document, Entity, Mention
 
 _WORDS = {
     "A": ("aspirin", "CHEBI:15365"),

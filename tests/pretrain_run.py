@@ -11,10 +11,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import transformers  # noqa: E402
-
-from ccre.pretraining.config import PretrainConfig  # noqa: E402
-from ccre.pretraining.trainer import Pretrainer  # noqa: E402
 from pretrain_helpers import tiny_corpus  # noqa: E402
+
+from ccre.training.pretraining.config import PretrainConfig  # noqa: E402
+from ccre.training.pretraining.trainer import Pretrainer  # noqa: E402
 
 TINY = dict(max_steps=2, batch_size=4, max_length=24, window_overlap=4, checkpoint_every=1, seed=3)
 

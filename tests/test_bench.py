@@ -13,13 +13,13 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from ccre.bench import (PROBES, BenchContext, Cell, Grid, _duration, estimate_seconds, expand, pretrain_key, read_results,
-                        run_grid, short_hash)
-from ccre.bench_report import aggregate, load_records, markdown_table, wall_table, write_report
 from ccre.cli import app
 from ccre.errors import ConfigError
-from ccre.pretraining.config import PretrainConfig
-from ccre.results import result_record
+from ccre.experiments.grid import PROBES, Cell, Grid, expand, pretrain_key, short_hash
+from ccre.experiments.records import read_results, result_record
+from ccre.experiments.report import aggregate, load_records, markdown_table, wall_table, write_report
+from ccre.experiments.runner import BenchContext, _duration, estimate_seconds, run_grid
+from ccre.training.pretraining.config import PretrainConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -254,7 +254,8 @@ def test_report_writes_table_and_valid_pngs(tmp_path: Path) -> None:
 
 def test_estimate_counts_only_pretraining_still_to_run(tmp_path: Path) -> None:
     """An encoder already built costs nothing, one checkpointed at step 100 of 300 costs 200 steps."""
-    from ccre.bench import PRETRAIN_S_PER_STEP, estimate_seconds, pretrain_config, pretrain_key
+    from ccre.experiments.grid import PRETRAIN_S_PER_STEP, pretrain_config, pretrain_key
+    from ccre.experiments.runner import estimate_seconds
 
     grid = Grid(name="g", blocks=[{"dataset": "biored", "sizes": [4], "seeds": [1],
                                    "methods": ["mtb-no-mtb+mccl", "mtb-no-self+mccl"]}],
@@ -319,7 +320,7 @@ def _tiny_real_grid(tmp_path: Path, test_docs: int, **fields) -> tuple[Grid, Pat
     test, short windows) and its data directory; ``fields`` override the grid's (methods, seeds, epochs)."""
     from formats_helpers import data_file
 
-    from ccre.formats import read_documents, write_documents
+    from ccre.data.formats import read_documents, write_documents
 
     train = data_file("biored/Train.PubTator")
     test = tmp_path / "test.pubtator"
@@ -389,7 +390,7 @@ def test_eta_uses_the_cells_own_times(tmp_path: Path) -> None:
 def test_cell_killed_mid_training_resumes_to_the_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A finetuning cell killed after its first epoch resumes from the saved state on rerun and ends with
     the metrics of a cell that ran straight through."""
-    import ccre.training
+    import ccre.training.finetune
 
     grid, data_dir = _tiny_real_grid(tmp_path, 2, epochs=2)
 
@@ -400,25 +401,25 @@ def test_cell_killed_mid_training_resumes_to_the_straight_run(tmp_path: Path, mo
     straight = tmp_path / "straight.jsonl"
     run_grid(grid, straight, context=context("a"), log=_quiet)
 
-    save_state = ccre.training._save_state
+    save_state = ccre.training.finetune._save_state
 
     def save_then_die(path: Path, **state: object) -> None:
         save_state(path, **state)
         raise KeyboardInterrupt("killed after epoch 1")
 
     resumed = tmp_path / "resumed.jsonl"
-    monkeypatch.setattr(ccre.training, "_save_state", save_then_die)
+    monkeypatch.setattr(ccre.training.finetune, "_save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run_grid(grid, resumed, context=context("b"), log=_quiet)
     assert not resumed.exists() or not read_results(resumed)
     (cell_dir,) = (tmp_path / "b" / "cells").iterdir()
-    assert (cell_dir / ccre.training.STATE_FILE).exists()  # kept for the rerun
-    monkeypatch.setattr(ccre.training, "_save_state", save_state)
+    assert (cell_dir / ccre.training.finetune.STATE_FILE).exists()  # kept for the rerun
+    monkeypatch.setattr(ccre.training.finetune, "_save_state", save_state)
     assert run_grid(grid, resumed, context=context("b"), log=_quiet).ran == 1
     (a,), (b,) = read_results(straight), read_results(resumed)
     assert b["resumed"] is True and "resumed" not in a
     assert b["metrics"] == a["metrics"] and b["bench_key"] == a["bench_key"]
-    assert not (cell_dir / ccre.training.STATE_FILE).exists()  # the checkpoint supersedes it
+    assert not (cell_dir / ccre.training.finetune.STATE_FILE).exists()  # the checkpoint supersedes it
     heads_a = load_file(str(Path(a["checkpoint"]) / "heads.safetensors"))
     heads_b = load_file(str(Path(b["checkpoint"]) / "heads.safetensors"))
     assert heads_a.keys() == heads_b.keys()

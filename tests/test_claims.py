@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ccre.bench_report import Row
-from ccre.claims import claims_markdown, evaluate_claims, verdicts_table
+from ccre.experiments.report import Row
+from ccre_study.claims import claims_markdown, evaluate_claims, verdicts_table
 
 
 def _row(dataset: str, size: int, method: str, f1: float, kind: str | None = None, seeds=(1, 2, 3), **over) -> Row:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ccre.bench import Grid
 from ccre.config import CcreConfig, read_mapping
 from ccre.errors import ConfigError
+from ccre.experiments.grid import Grid
 
 
 def test_read_mapping_yaml_json_and_empty(tmp_path: Path) -> None:

@@ -7,17 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
+from formats_helpers import data_file
 from typer.testing import CliRunner
 
-from ccre.analysis import add_to_memory, probe_encoder
+from ccre.analysis.probe import probe_encoder
 from ccre.cli import app
 from ccre.config import CcreConfig
-from ccre.evaluation import score_predictions
-from ccre.formats import read_documents, write_documents
-from ccre.inference import Predictor
-from ccre.model import RelationModel
-from ccre.training import train_model
-from formats_helpers import data_file
+from ccre.data.formats import read_documents, write_documents
+from ccre.evaluation.scoring import score_predictions
+from ccre.inference.predictor import Predictor
+from ccre.modeling.embedding import add_to_memory
+from ccre.modeling.relation_model import RelationModel
+from ccre.training.finetune import train_model
 
 TINY = {"train.epochs": 1, "encoder.max_length": 128, "encoder.window_overlap": 32, "train.batch_size": 2}
 
@@ -155,12 +156,12 @@ def test_rescore_script_matches_predict_with_each_inference_mode(mccl_checkpoint
 def test_contrast_memory_switches_the_training_candidates(monkeypatch: pytest.MonkeyPatch, contrast_memory: bool) -> None:
     """With ``train.contrast_memory`` false no memory is built before or during the epochs, every loss sees the
     batch alone, and the trained model still gets the memory of every training pair for inference."""
-    import ccre.training
+    import ccre.training.finetune
     from ccre.objectives.contrastive import MemoryObjective
 
     built, seen = [], []
-    real_build, real_loss = ccre.training.build_memory, MemoryObjective.loss
-    monkeypatch.setattr(ccre.training, "build_memory", lambda *a, **k: built.append(1) or real_build(*a, **k))
+    real_build, real_loss = ccre.training.finetune.build_memory, MemoryObjective.loss
+    monkeypatch.setattr(ccre.training.finetune, "build_memory", lambda *a, **k: built.append(1) or real_build(*a, **k))
 
     def spy(self, h, targets, ids=None):
         seen.append(self._memory_tensors is not None)

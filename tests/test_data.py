@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ccre.data import (
+from ccre.data.datasets import (
     DATASETS,
     KNOWN_SHA256,
     download,

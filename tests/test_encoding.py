@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from ccre.documents import Document, Entity, Mention, Relation
-from ccre.encoding import DocumentEncoder, collate, type_words, window_starts
-from ccre.labels import LabelSpace, candidate_pairs, pair_targets
-from ccre.model import load_encoder, merge_windows, pool_entities
+from ccre.data.documents import Document, Entity, Mention, Relation
+from ccre.data.labels import LabelSpace, candidate_pairs, pair_targets
+from ccre.encoding.markers import DocumentEncoder, type_words
+from ccre.encoding.windows import collate, window_starts
+from ccre.modeling.encoder import load_encoder
+from ccre.modeling.pair import merge_windows, pool_entities
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +171,8 @@ def test_typed_markers_reach_the_model_and_a_mismatch_is_warned(tokenizer, tmp_p
     import json
 
     from ccre.config import CcreConfig
-    from ccre.model import RelationModel
-    from ccre.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig
+    from ccre.modeling.relation_model import RelationModel
+    from ccre.training.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig
 
     config = CcreConfig().with_overrides({"encoder.typed_markers": True})
     space = LabelSpace.from_documents([_doc()])
@@ -181,10 +183,10 @@ def test_typed_markers_reach_the_model_and_a_mismatch_is_warned(tokenizer, tmp_p
     encoder.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     (tmp_path / PRETRAIN_INFO_FILE).write_text(json.dumps({"config": PretrainConfig().model_dump()}))
-    with caplog.at_level("WARNING", logger="ccre.model"):
+    with caplog.at_level("WARNING", logger="ccre.modeling.encoder"):
         RelationModel.create(config.with_overrides({"encoder.name": str(tmp_path)}), space)
     assert "pretrained with typed_markers=False" in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING", logger="ccre.model"):
+    with caplog.at_level("WARNING", logger="ccre.modeling.encoder"):
         RelationModel.create(config.with_overrides({"encoder.name": str(tmp_path), "encoder.typed_markers": False}), space)
     assert "typed_markers" not in caplog.text

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from formats_helpers import data_file
 from typer.testing import CliRunner
 
 from ccre.cli import app
 from ccre.config import CcreConfig
-from ccre.experiment import train_and_evaluate
-from ccre.formats import read_documents, write_documents
-from ccre.formats.docred import read_docred_predictions
-from ccre.inference import Predictor
-from ccre.model import RelationModel
-from formats_helpers import data_file
+from ccre.data.formats import read_documents, write_documents
+from ccre.data.formats.docred import read_docred_predictions
+from ccre.experiments.run import train_and_evaluate
+from ccre.inference.predictor import Predictor
+from ccre.modeling.relation_model import RelationModel
 
 TINY = {"train.epochs": 1, "encoder.max_length": 128, "encoder.window_overlap": 32, "train.batch_size": 2}
 
@@ -108,7 +108,7 @@ def test_bad_input_is_one_clear_line_without_traceback(tmp_path: Path) -> None:
 def test_probe_lines_name_the_probed_encoder_kind(biored_run) -> None:
     """``ccre probe --results`` writes one line per probe, each saying which kind of encoder it probed, so the
     report groups them without looking for the encoder's directory."""
-    from ccre.bench_report import record_encoder_kind
+    from ccre.experiments.report import record_encoder_kind
 
     tmp, train, test, _ = biored_run
     results = tmp / "probe.jsonl"

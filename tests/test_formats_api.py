@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ccre.documents import Document, Entity, Mention
+from ccre.data.documents import Document, Entity, Mention
+from ccre.data.formats import detect_format, read_documents, validate_file, write_documents
 from ccre.errors import FormatError
-from ccre.formats import detect_format, read_documents, validate_file, write_documents
 
 DOC = Document("1", "Title here body", [Mention(0, 5, "Title", "Gene")], [Entity("5", "Gene", [0], ("5",), "Title")],
                title="Title")
@@ -67,7 +67,7 @@ def test_failed_replace_leaves_old_file_and_no_temp(tmp_path: Path, monkeypatch:
     def fail(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("ccre.formats._io.os.replace", fail)
+    monkeypatch.setattr("ccre.data.formats._io.os.replace", fail)
     with pytest.raises(OSError):
         write_documents([DOC], path, "pubtator")
     assert path.read_text() == "old"

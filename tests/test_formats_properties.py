@@ -10,9 +10,9 @@ from formats_helpers import view
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccre.documents import Document, Entity, Mention, Relation
+from ccre.data.documents import Document, Entity, Mention, Relation
+from ccre.data.formats import read_documents, validate_file, write_documents
 from ccre.errors import FormatError
-from ccre.formats import read_documents, validate_file, write_documents
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SUFFIX = {"pubtator": "pubtator", "bioc-xml": "xml", "bioc-json": "json", "docred": "json"}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from formats_helpers import assert_located, data_file, view
 
+from ccre.data.formats import read_documents, validate_file, write_documents
 from ccre.errors import FormatError
-from ccre.formats import read_documents, validate_file, write_documents
 
 REAL = [
     "biored/Train.PubTator",

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from ccre.documents import Document, Entity, Mention, Relation
-from ccre.metrics.biored import biored_scores
-from ccre.metrics.docred import docred_scores
+from ccre.data.documents import Document, Entity, Mention, Relation
+from ccre.evaluation.biored import biored_scores
+from ccre.evaluation.docred import docred_scores
 
 
 def rel(head: str, tail: str, type_: str, novel: bool | None = None) -> Relation:

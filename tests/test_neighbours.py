@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ccre.analysis import neighbour_statistics
+from ccre.analysis.neighbours import neighbour_statistics
 
 
 def test_hand_counted_example() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ccre.analysis import same_pair_retrieval
+from ccre.analysis.neighbours import same_pair_retrieval
 
 
 def test_hand_counted_example() -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from formats_helpers import data_file
 
 from ccre.config import CcreConfig
-from ccre.formats import read_documents
-from ccre.labels import LabelSpace
-from ccre.model import RelationModel
-from ccre.runtime import autocast, resolve_precision
-from formats_helpers import data_file
+from ccre.data.formats import read_documents
+from ccre.data.labels import LabelSpace
+from ccre.modeling.relation_model import RelationModel
+from ccre.utils.runtime import autocast, resolve_precision
 
 
 @pytest.fixture(scope="module")

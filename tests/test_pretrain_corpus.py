@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from ccre.documents import Entity
-from ccre.formats import read_documents
-from ccre.pretraining.batching import epoch_batches
-from ccre.pretraining.corpus import build_corpus, corpus_stats, exclude_documents, linking_keys
 from formats_helpers import data_file
 from pretrain_helpers import make_doc, tiny_corpus
+
+from ccre.data.documents import Entity
+from ccre.data.formats import read_documents
+from ccre.training.pretraining.batching import epoch_batches
+from ccre.training.pretraining.corpus import build_corpus, corpus_stats, exclude_documents, linking_keys
 
 
 def test_linking_keys():
@@ -93,9 +93,9 @@ def test_batch_guarantee_on_real_corpus(real_corpus):
 
 
 def test_load_corpus_documents_dedups_excludes_and_reports(tmp_path):
+    from ccre.data.formats import write_documents
     from ccre.errors import FormatError
-    from ccre.formats import write_documents
-    from ccre.pretraining.inputs import load_corpus_documents
+    from ccre.training.pretraining.inputs import load_corpus_documents
 
     dev = read_documents(data_file("biored/Dev.PubTator"))[:8]
     a, b, held = tmp_path / "a.pubtator", tmp_path / "b.pubtator", tmp_path / "test.pubtator"

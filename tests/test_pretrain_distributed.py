@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from ccre.model import PAIR_EMBEDDER_FILE
+from ccre.modeling.pair import PAIR_EMBEDDER_FILE
 
 SCRIPT = Path(__file__).parent / "pretrain_run.py"
 

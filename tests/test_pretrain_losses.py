@@ -7,15 +7,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from formats_helpers import data_file
 from torch.nn import functional as F
 
-from ccre.encoding import DocumentEncoder
-from ccre.formats import read_documents
-from ccre.model import load_encoder
+from ccre.data.formats import read_documents
+from ccre.encoding.markers import DocumentEncoder
+from ccre.modeling.encoder import load_encoder
 from ccre.objectives.mtb import mtb_loss
 from ccre.objectives.self_contrast import self_contrast_loss
-from ccre.pretraining.masking import IGNORE, corrupt
-from formats_helpers import data_file
+from ccre.training.pretraining.masking import IGNORE, corrupt
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -13,16 +13,18 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ccre.config import CcreConfig  # noqa: E402
-from ccre.errors import CcreError  # noqa: E402
-from ccre.experiment import method_name  # noqa: E402
-from ccre.labels import LabelSpace  # noqa: E402
-from ccre.model import PAIR_EMBEDDER_FILE, RelationModel  # noqa: E402
-from ccre.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig  # noqa: E402
-from ccre.results import result_record  # noqa: E402
-from ccre.pretraining.trainer import CHECKPOINT_DIR, Pretrainer  # noqa: E402
 from pretrain_helpers import tiny_corpus  # noqa: E402
 from pretrain_run import TINY  # noqa: E402
+
+from ccre.config import CcreConfig  # noqa: E402
+from ccre.data.labels import LabelSpace  # noqa: E402
+from ccre.errors import CcreError  # noqa: E402
+from ccre.experiments.records import result_record  # noqa: E402
+from ccre.experiments.run import method_name  # noqa: E402
+from ccre.modeling.pair import PAIR_EMBEDDER_FILE  # noqa: E402
+from ccre.modeling.relation_model import RelationModel  # noqa: E402
+from ccre.training.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig  # noqa: E402
+from ccre.training.pretraining.trainer import CHECKPOINT_DIR, Pretrainer  # noqa: E402
 
 CFG = PretrainConfig(**{**TINY, "max_steps": 3, "checkpoint_every": 10})  # dropout on: RNG state must resume
 
@@ -70,7 +72,7 @@ def test_stopped_and_resumed_equals_straight(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
-    import ccre.pretraining.trainer as trainer
+    import ccre.training.pretraining.trainer as trainer
 
     real = trainer.mtb_loss
     calls = {"n": 0}

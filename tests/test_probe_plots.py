@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ccre.analysis.plots import plot_embeddings, plot_loss_curves
+from ccre.analysis.probe import above_half, probe_predictions, top_class
+from ccre.data.labels import NO_RELATION
 from ccre.errors import CcreError
-from ccre.labels import NO_RELATION
-from ccre.plots import plot_embeddings, plot_loss_curves
-from ccre.probe import above_half, probe_predictions, top_class
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

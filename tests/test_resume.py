@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from formats_helpers import tiny_biored_split
 from safetensors.torch import load_file
 
-from ccre.formats import read_documents
-from formats_helpers import tiny_biored_split
+from ccre.data.formats import read_documents
 
 CONFIG = """
 encoder: {max_length: 96, window_overlap: 24}
@@ -91,7 +91,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_epoch(
     from ccre.config import CcreConfig
     from ccre.errors import CcreError
     from ccre.objectives.cross_entropy import CrossEntropyObjective
-    from ccre.training import STATE_FILE, train_model
+    from ccre.training.finetune import STATE_FILE, train_model
 
     real = CrossEntropyObjective.loss
     calls = {"n": 0}

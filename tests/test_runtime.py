@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ccre.runtime import git_commit
+from ccre.utils.runtime import git_commit
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -55,7 +55,7 @@ import json, sys
 from pathlib import Path
 
 import pytest
-from ccre.runtime import map_large_buffers
+from ccre.utils.runtime import map_large_buffers
 
 def rss_mib():
     return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20

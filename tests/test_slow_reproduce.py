@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ccre.config import CcreConfig
-from ccre.experiment import train_and_evaluate
+from ccre.experiments.run import train_and_evaluate
 
 RESULTS = Path(__file__).parents[1] / "benchmarks" / "results" / "e2e.jsonl"
 
@@ -37,7 +37,9 @@ def test_committed_e2e_figure_reproduces(dataset: str, tmp_path: Path) -> None:
 def test_committed_bench_cell_reproduces(tmp_path: Path) -> None:
     """The cheapest committed study cell (BioRED, 4 documents, PLM+CE, seed 1) run again by ``ccre bench``
     into a fresh results file gives the same metrics."""
-    from ccre.bench import Grid, read_results, run_grid
+    from ccre.experiments.grid import Grid
+    from ccre.experiments.records import read_results
+    from ccre.experiments.runner import run_grid
 
     study = RESULTS.parent / "study.jsonl"
     key = "biored|4|plm+ce|1|sentence-transformers/all-MiniLM-L6-v2|44136fa355"

@@ -13,7 +13,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
-
 from formats_helpers import data_file
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
@@ -76,7 +75,7 @@ def test_ratios_and_targets(speed) -> None:
 
 
 def test_many_entity_document_has_all_pairs(speed) -> None:
-    from ccre.labels import candidate_pairs
+    from ccre.data.labels import candidate_pairs
 
     doc = speed.many_entity_document(150)
     assert len(candidate_pairs(doc, False)) == 11_175 and len(candidate_pairs(doc, True)) == 22_350

@@ -14,19 +14,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from formats_helpers import data_file
 from typer.testing import CliRunner
 
 from ccre.cli import app
 from ccre.config import CcreConfig
-from ccre.documents import Document, Entity, Mention
-from ccre.embedding import build_memory
+from ccre.data.documents import Document, Entity, Mention
+from ccre.data.formats import iter_documents, read_documents, write_documents
+from ccre.data.labels import LabelSpace
 from ccre.errors import FormatError
-from ccre.formats import iter_documents, read_documents, write_documents
-from ccre.inference import Predictor, docred_result_list, with_predictions
-from ccre.labels import LabelSpace
-from ccre.model import RelationModel
-from ccre.streaming import _ListWriter, predict_path
-from formats_helpers import data_file
+from ccre.inference.predictor import Predictor, with_predictions
+from ccre.inference.streaming import _ListWriter, predict_path
+from ccre.modeling.embedding import build_memory
+from ccre.modeling.relation_model import RelationModel
 
 TINY = {"encoder.max_length": 128, "encoder.window_overlap": 32}
 
@@ -69,11 +69,11 @@ def test_streamed_file_equals_whole_file_prediction(model, biored_docs, tmp_path
 
 
 def test_freed_memory_is_released_after_every_chunk(model, biored_docs, tmp_path: Path, monkeypatch) -> None:
-    import ccre.streaming
-    from ccre.runtime import release_free_memory
+    import ccre.inference.streaming
+    from ccre.utils.runtime import release_free_memory
 
     calls = []
-    monkeypatch.setattr(ccre.streaming, "release_free_memory", lambda: calls.append(1) or release_free_memory())
+    monkeypatch.setattr(ccre.inference.streaming, "release_free_memory", lambda: calls.append(1) or release_free_memory())
     src = _pubtator(tmp_path, "in.pubtator", biored_docs[:5])
     predict_path(Predictor(model, batch_size=2), src, tmp_path / "out.pubtator", chunk_size=2)
     assert len(calls) == 3  # chunks of 2, 2 and 1 documents
@@ -217,14 +217,14 @@ def test_bioc_input_is_predicted_in_chunks_and_written_whole(model, biored_docs,
 
 
 def test_contrastive_scoring_chunks_by_memory_size(model, biored_docs, monkeypatch) -> None:
-    import ccre.inference
+    import ccre.inference.predictor
 
     torch.manual_seed(0)
     mccl = RelationModel.create(CcreConfig().with_overrides({**TINY, "train.objective": "mccl"}), model.space).eval()
     mccl.set_memory(build_memory(mccl, biored_docs[5:7]))
     docs = biored_docs[:2]
     whole = Predictor(mccl, pair_chunk=10**9).predict(docs)
-    monkeypatch.setattr(ccre.inference, "SCORE_BUDGET", 3 * len(mccl.memory))  # 3 pairs at a time
+    monkeypatch.setattr(ccre.inference.predictor, "SCORE_BUDGET", 3 * len(mccl.memory))  # 3 pairs at a time
     chunked = Predictor(mccl).predict(docs)
     key = lambda p: (p.head, p.tail, p.type, p.novel)  # noqa: E731
     assert [[key(p) for p in d] for d in chunked] == [[key(p) for p in d] for d in whole]

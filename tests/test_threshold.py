@@ -1,4 +1,4 @@
-"""The calibrated no-relation margin of multi-label contrastive models (ccre.threshold): the F1-optimal
+"""The calibrated no-relation margin of multi-label contrastive models (ccre.inference.threshold): the F1-optimal
 threshold against a brute-force search, leave-one-document-out scores against a loop over documents, and
 on real Re-DocRED documents."""
 
@@ -9,18 +9,18 @@ import math
 import numpy as np
 import pytest
 import torch
+from formats_helpers import data_file
 
 from ccre.config import CcreConfig
-from ccre.embedding import build_memory
-from ccre.formats import read_documents
-from ccre.inference import Predictor
-from ccre.labels import LabelSpace
-from ccre.memory import EmbeddingMemory, EntryMeta
-from ccre.model import RelationModel
+from ccre.data.formats import read_documents
+from ccre.data.labels import LabelSpace
+from ccre.inference.predictor import Predictor
+from ccre.inference.threshold import best_margin, held_out_scores
+from ccre.modeling.embedding import build_memory
+from ccre.modeling.memory import EmbeddingMemory, EntryMeta
+from ccre.modeling.relation_model import RelationModel
 from ccre.objectives import MCCLObjective
 from ccre.objectives.mccl import mccl_decide
-from ccre.threshold import best_margin, held_out_scores
-from formats_helpers import data_file
 
 
 def _f1_at(margins: np.ndarray, gold: np.ndarray, theta: float) -> float:
@@ -161,12 +161,12 @@ def test_contrastive_multi_label_mean_score_warns(caplog: pytest.LogCaptureFixtu
     """The warning fires for SupCon/MCCL with the mean score on Re-DocRED (multi-label), and not for CE, the sum
     score, or single-label BioRED."""
     from ccre.config import TrainConfig
-    from ccre.training import warn_contrastive_multi_label
+    from ccre.training.finetune import warn_contrastive_multi_label
 
     multi = LabelSpace.from_documents(read_documents(data_file("redocred/dev_revised.json"))[:5])
     single = LabelSpace.from_documents(read_documents(data_file("biored/Train.PubTator"))[:5])
     assert multi.multi_label and not single.multi_label
-    with caplog.at_level("WARNING", logger="ccre.training"):
+    with caplog.at_level("WARNING", logger="ccre.training.finetune"):
         assert warn_contrastive_multi_label(TrainConfig(objective="mccl"), multi)
         assert warn_contrastive_multi_label(TrainConfig(objective="supcon"), multi)
         assert not warn_contrastive_multi_label(TrainConfig(objective="mccl", mccl_pool="sum"), multi)

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from formats_helpers import tiny_biored_split
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
 from ccre.config import DEFAULT_ENCODER
-from ccre.model import resolve_encoder_path
-from formats_helpers import tiny_biored_split
+from ccre.modeling.encoder import resolve_encoder_path
 
 CONFIG = """
 encoder: {name: ENCODER, max_length: 96, window_overlap: 24, dropout: 0.0}

@@ -79,7 +79,7 @@ class TrainConfig(_Section):
     na_margin: Literal["zero", "calibrated"] = Field(
         "calibrated", description="multi-label contrastive models predict a relation when its score beats "
         "no-relation's by more than a margin: zero, or calibrated for F1 on the training documents, each scored "
-        "against the others (ccre.threshold)"
+        "against the others (ccre.inference.threshold)"
     )
     na_keep: float = Field(1.0, gt=0, le=1, description="fraction of no-relation anchors kept in contrastive losses")
     contrast_memory: bool = Field(
@@ -140,7 +140,7 @@ class CcreConfig(_Section):
             raise ConfigError(f"{source}: {problems}") from None
 
     def save(self, path: str | Path) -> None:
-        from ccre.io import atomic_write_text
+        from ccre.utils.io import atomic_write_text
 
         atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
 

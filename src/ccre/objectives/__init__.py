@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ccre.labels import LabelSpace
+from ccre.data.labels import LabelSpace
 from ccre.objectives.adaptive_threshold import AdaptiveThresholdObjective
 from ccre.objectives.base import PairObjective
 from ccre.objectives.contrastive import MCCLObjective, MemoryObjective, SupConObjective

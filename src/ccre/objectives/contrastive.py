@@ -7,12 +7,12 @@ labelled training instances and a pair is scored against it in one of three ways
 
 - ``mccl``: the multi-center score ``s_r`` of :func:`ccre.objectives.mccl.mccl_class_scores`
   (a smooth maximum of the similarities to the instances of each relation; ``pool`` mean or sum);
-- ``knn``: votes of the ``k`` nearest instances (:func:`ccre.memory.knn_scores`, exact faiss search);
+- ``knn``: votes of the ``k`` nearest instances (:func:`ccre.modeling.memory.knn_scores`, exact faiss search);
 - ``centroid``: cosine similarity to each relation's mean embedding.
 
 Decisions: single-label data takes the best-scoring class; multi-label data every relation whose score
 beats no-relation's by more than a margin (``na_margin``): zero, or calibrated on the training documents
-(:mod:`ccre.threshold`; the default, computed on the first decision after the memory is set).
+(:mod:`ccre.inference.threshold`; the default, computed on the first decision after the memory is set).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Literal
 
 import torch
 
-from ccre.memory import SCORE_BUDGET, EmbeddingMemory, centroid_scores, knn_scores
+from ccre.inference.threshold import best_margin, held_out_scores
+from ccre.modeling.memory import SCORE_BUDGET, EmbeddingMemory, centroid_scores, knn_scores
 from ccre.objectives.base import PairObjective
 from ccre.objectives.mccl import MCCLPool, mccl_class_scores, mccl_decide, mccl_loss
 from ccre.objectives.supcon import cosine_similarities, supcon_loss
-from ccre.threshold import best_margin, held_out_scores
 
 InferenceMode = Literal["mccl", "knn", "centroid"]
 NAMargin = Literal["zero", "calibrated"]
@@ -134,7 +134,7 @@ class MemoryObjective(PairObjective):
 
     def calibrate(self) -> float:
         """The no-relation margin with the best F1 on the memory's own documents, each scored against the
-        others (:mod:`ccre.threshold`); 0 when the memory holds fewer than two documents."""
+        others (:mod:`ccre.inference.threshold`); 0 when the memory holds fewer than two documents."""
         if self._memory_tensors is None or self.memory is None:
             raise RuntimeError("calibrating the no-relation margin needs a memory of labelled instances")
         vectors, targets, _ = self._memory_tensors

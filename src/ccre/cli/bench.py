@@ -1,0 +1,154 @@
+"""``ccre bench`` (run a resumable benchmark grid) and ``ccre bench report`` (tables and plots).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ccre.cli.app import DataDir, PrecisionChoice, PrecisionOpt, app, console, friendly_errors, out
+from ccre.errors import ConfigError
+
+bench_app = typer.Typer(
+    help="Resumable benchmark grids (data set x size x method x seed) and their report.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(bench_app, name="bench")
+
+
+def _csv(text: str | None, cast=str) -> list | None:
+    if text is None:
+        return None
+    try:
+        return [cast(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"not a comma-separated list of {cast.__name__}: {text!r}") from None
+
+
+def _assignments(items: list[str] | None, option: str) -> dict[str, Any]:
+    import yaml
+
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} takes KEY=VALUE, got {item!r}")
+        result[key.strip()] = yaml.safe_load(value)
+    return result
+
+
+def build_grid(
+    grid_file: Path | None, *, dataset: str | None = None, sizes: str | None = None, methods: str | None = None,
+    seeds: str | None = None, probe_encoders: str | None = None, epochs: int | None = None,
+    overrides: dict[str, Any] | None = None, pretrain: dict[str, Any] | None = None,
+    pretrained: Path | None = None, name: str | None = None,
+):
+    """A grid from a file, from options, or a file with options on top (options win)."""
+    from ccre.experiments.grid import Grid
+
+    raw: dict[str, Any] = {}
+    if grid_file is not None:
+        raw = Grid.load(grid_file).model_dump(exclude_none=True)
+    elif dataset is None or sizes is None:
+        raise ConfigError("give a grid file (--grid) or at least --dataset and --sizes")
+    if grid_file is not None and dataset is None and sizes is None and seeds is not None:
+        raw["blocks"] = [{**block, "seeds": _csv(seeds, int)} for block in raw["blocks"]]
+    elif dataset is not None or sizes is not None:
+        if dataset is None or sizes is None:
+            raise ConfigError("--dataset and --sizes (which replace a grid file's blocks) go together: give both")
+        raw["blocks"] = [{"dataset": dataset, "sizes": _csv(sizes, int),
+                          **({"seeds": _csv(seeds, int)} if seeds is not None else {})}]
+    for key, value in (("methods", _csv(methods)), ("probe_encoders", _csv(probe_encoders)), ("epochs", epochs),
+                       ("pretrained", str(pretrained) if pretrained else None), ("name", name)):
+        if value is not None:
+            raw[key] = value
+    if overrides:
+        raw["overrides"] = {**raw.get("overrides", {}), **overrides}
+    if pretrain:
+        raw["pretrain"] = {**raw.get("pretrain", {}), **pretrain}
+    return Grid.parse(raw, source=str(grid_file) if grid_file else "options")
+
+
+@bench_app.callback(invoke_without_command=True)
+@friendly_errors
+def bench(
+    ctx: typer.Context,
+    grid: Annotated[Optional[Path], typer.Option("--grid", "-g", help="YAML/JSON grid file (see docs/bench.md)")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="biored or redocred (one block; replaces the file's blocks)")] = None,
+    sizes: Annotated[Optional[str], typer.Option(help="training sizes in documents, e.g. 4,20,40")] = None,
+    methods: Annotated[Optional[str], typer.Option(help="e.g. plm+ce,mtb+ce,mtb+supcon,mtb+mccl,probe-knn")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="e.g. 1,2,3")] = None,
+    probe_encoders: Annotated[Optional[str], typer.Option(help="encoders the probes probe, e.g. plm,mtb")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="finetuning epochs")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="config override KEY=VALUE, e.g. train.lr=3e-5 (repeatable)")] = None,
+    pretrain_set: Annotated[Optional[list[str]], typer.Option("--pretrain-set", help="PretrainConfig field KEY=VALUE, e.g. max_steps=200 (repeatable)")] = None,
+    pretrained: Annotated[Optional[Path], typer.Option(help="an existing `ccre pretrain` output to use as the mtb encoder")] = None,
+    results: Annotated[Optional[Path], typer.Option(help="JSONL results file (default: the grid's, else benchmarks/results/<name>.jsonl)")] = None,
+    name: Annotated[Optional[str], typer.Option(help="grid name (recorded in every line)")] = None,
+    work_dir: Annotated[Path, typer.Option(help="scratch space for the cells' checkpoints")] = Path("runs/bench"),
+    pretrained_cache: Annotated[Path, typer.Option(help="where pretrained encoders are built and cached")] = Path("runs/pretrained"),
+    keep_checkpoints: Annotated[bool, typer.Option(help="keep each cell's checkpoint in --work-dir")] = False,
+    dry_run: Annotated[bool, typer.Option(help="list the cells still to run and the estimated CPU time; run nothing")] = False,
+    data_dir: DataDir = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if present)")] = None,
+    progress: Annotated[bool, typer.Option(help="show training progress bars inside each cell")] = False,
+    precision: PrecisionOpt = PrecisionChoice.auto,
+) -> None:
+    """Run a benchmark grid; finished cells are skipped, so rerunning resumes an interrupted run.
+
+    `ccre bench --dataset biored --sizes 4,20,40 --methods plm+ce,mtb+mccl --seeds 1,2,3 --results FILE`;
+    `ccre bench report FILE... --out DIR` writes the table and plots.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ccre.experiments.grid import expand
+    from ccre.experiments.records import finished_keys
+    from ccre.experiments.runner import BenchContext, _duration, estimate_seconds, run_grid
+
+    if grid is None and dataset is None and sizes is None:
+        out.print(ctx.get_help())
+        raise typer.Exit(0)
+    spec = build_grid(grid, dataset=dataset, sizes=sizes, methods=methods, seeds=seeds, probe_encoders=probe_encoders,
+                      epochs=epochs, overrides=_assignments(set_, "--set"),
+                      pretrain=_assignments(pretrain_set, "--pretrain-set"), pretrained=pretrained, name=name)
+    results_path = results or Path(spec.results or f"benchmarks/results/{spec.name}.jsonl")
+    log = lambda message: console.print(message, highlight=False)  # noqa: E731
+    if dry_run:
+        cells = expand(spec)
+        done = finished_keys(results_path)
+        pending = [c for c in cells if not all(k in done for k in c.keys)]
+        for cell in pending:
+            out.print(cell.label, highlight=False)
+        total = estimate_seconds(spec, pending, pretrained_cache=pretrained_cache)
+        out.print(
+            f"{len(cells)} cells, {len(cells) - len(pending)} done in {results_path}, {len(pending)} to run; "
+            f"estimated CPU time on 2 cores: {_duration(total)} "
+            f"(pretraining still to run included: {_duration(total - estimate_seconds(spec, pending, pretraining=False))})",
+            highlight=False,
+        )
+        return
+    context = BenchContext(grid=spec, data_dir=data_dir, device=device, work_dir=work_dir,
+                           pretrained_cache=pretrained_cache, keep_checkpoints=keep_checkpoints,
+                           show_progress=progress, precision=precision.value, log=log)
+    summary = run_grid(spec, results_path, context=context, log=log)
+    console.print(f"{summary.ran} cell(s) run, {summary.skipped} skipped; results in {results_path}; "
+                  f"report: ccre bench report {results_path} --out DIR", highlight=False)
+
+
+@bench_app.command("report")
+@friendly_errors
+def report(
+    results: Annotated[list[Path], typer.Argument(help="JSONL results files (ccre bench, ccre train/probe --results)")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="directory for table.md and the PNG plots")] = Path("benchmarks/study"),
+) -> None:
+    """Mean ± std over seeds per data set x size x method (table.md), wall times, and plots."""
+    from ccre.experiments.report import write_report
+
+    missing = [str(p) for p in results if not p.exists()]
+    if missing:
+        raise ConfigError(f"no such results file: {', '.join(missing)}")
+    for path in write_report(results, out_dir):
+        console.print(f"wrote {path}", highlight=False)

@@ -1,0 +1,209 @@
+"""BioC XML and JSON in BioRED's layout, through the ``bioc`` package.
+
+A document has an id, passages (``title``, ``abstract``) at character offsets, annotations inside the
+passages with infons ``type`` and ``identifier`` (composite and unlinked IDs as in PubTator) and one
+location each, and document-level relations with infons ``type``, ``entity1``, ``entity2`` and ``novel``.
+The Document text is the passages placed at their offsets (gaps filled with spaces), so BioRED's
+``title + " " + abstract`` comes out exactly as from PubTator.
+
+Annotations are read in the order of their ids when every id is an integer (the writer numbers mentions
+in document order), else in file order. Relations are read as undirected, as BioRED's are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import bioc
+from bioc import biocjson, biocxml
+
+from ccre.data.documents import Document, Mention, Relation
+from ccre.data.formats._io import BOM, read_text, write_atomic
+from ccre.data.formats.pubtator import EntityTable, id_columns
+from ccre.data.formats.validate import Parsed, mention_problem, relation_problem
+from ccre.errors import FormatError
+
+_NOVEL = {"Novel": True, "No": False}
+
+
+def parse_xml(path: str | os.PathLike[str]) -> Iterator[Parsed]:
+    """Read a BioC XML file document by document."""
+    data = Path(path).read_bytes()
+    try:
+        collection = biocxml.loads(data.removeprefix(BOM).decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise FormatError("invalid UTF-8", path=str(path), line=line) from None
+    except Exception as e:  # lxml and the bioc decoder raise many kinds; all mean "not BioC XML"
+        raise _unreadable("XML", e, path) from None
+    yield from _documents(collection, str(path))
+
+
+def parse_json(path: str | os.PathLike[str]) -> Iterator[Parsed]:
+    """Read a BioC JSON file document by document."""
+    text = read_text(path)
+    try:
+        collection = biocjson.loads(text)
+    except Exception as e:  # json and the bioc decoder raise many kinds; all mean "not BioC JSON"
+        raise _unreadable("JSON", e, path) from None
+    yield from _documents(collection, str(path))
+
+
+def _unreadable(kind: str, e: Exception, path: str | os.PathLike[str]) -> FormatError:
+    """The FormatError for a file that the bioc package cannot decode."""
+    reason = f"missing key {e}" if isinstance(e, KeyError) else str(e)
+    return FormatError(f"not valid BioC {kind}: {reason}", path=str(path), line=getattr(e, "lineno", None))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _infons(node: bioc.BioCPassage | bioc.BioCAnnotation | bioc.BioCRelation) -> dict[str, str] | None:
+    """The node's infons when they are a string-to-string map (BioC JSON does not guarantee it), else None."""
+    infons = node.infons
+    if isinstance(infons, dict) and all(isinstance(v, str) for v in infons.values()):
+        return infons
+    return None
+
+
+def _documents(collection: bioc.BioCCollection, name: str) -> Iterator[Parsed]:
+    seen: set[str] = set()
+    for i, document in enumerate(collection.documents):
+        yield _document(document, f"documents[{i}]", name, seen)
+
+
+def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]) -> Parsed:
+    """Check and convert one BioC document (``where`` is its path in the collection)."""
+    doc_id = document.id if isinstance(document.id, str) else None
+    errors: list[FormatError] = []
+
+    def err(location: str, reason: str) -> None:
+        errors.append(FormatError(reason, path=name, location=location, doc_id=doc_id))
+
+    if not doc_id:
+        err(f"{where}.id", "document has no id")
+    elif doc_id in seen:
+        err(f"{where}.id", "duplicate document id")
+    else:
+        seen.add(doc_id)
+    text, title = "", ""
+    annotations: list[tuple[str, bioc.BioCAnnotation]] = []
+    for p, passage in enumerate(document.passages):
+        if not _is_int(passage.offset) or not isinstance(passage.text, str) or _infons(passage) is None:
+            err(f"{where}.passages[{p}]", "passage needs an integer offset, a text and string infons")
+            continue
+        if passage.offset < len(text):
+            err(f"{where}.passages[{p}]", f"passage offset {passage.offset} overlaps the text before it")
+            continue
+        text = text.ljust(passage.offset) + passage.text
+        if passage.infons.get("type") in ("title", "front") and not title:
+            title = passage.text
+        annotations += [(f"{where}.passages[{p}].annotations[{a}]", x) for a, x in enumerate(passage.annotations)]
+    annotations += [(f"{where}.annotations[{a}]", x) for a, x in enumerate(document.annotations)]
+    if all(isinstance(x.id, str) and x.id.isdecimal() for _, x in annotations):
+        annotations.sort(key=lambda pair: int(pair[1].id))
+    if not text.strip():
+        err(where, "document has no text")
+
+    table = EntityTable()
+    mentions: list[Mention] = []
+    for location, ann in annotations:
+        infons = _infons(ann)
+        if len(ann.locations) != 1:
+            err(location, f"annotation has {len(ann.locations)} locations; exactly one is supported")
+            continue
+        start, length = ann.locations[0].offset, ann.locations[0].length
+        if not (_is_int(start) and _is_int(length) and isinstance(ann.text, str) and infons is not None):
+            err(location, "annotation needs an integer offset and length, a text and string infons")
+            continue
+        mention = Mention(start, start + length, ann.text, infons.get("type", ""))
+        id_problem = table.add(len(mentions), mention, infons.get("identifier", ""))  # no follow-on errors
+        problem = mention_problem(text, mention.start, mention.end, mention.text) or id_problem
+        if problem:
+            err(location, problem)
+        mentions.append(mention)
+    ids = {e.id for e in table.entities}
+    relations = []
+    for r, rel in enumerate(document.relations):
+        infons = _infons(rel)
+        if infons is None:
+            err(f"{where}.relations[{r}]", "relation infons must be strings")
+            continue
+        novel = infons.get("novel")
+        relation = Relation(
+            head=infons.get("entity1", ""),
+            tail=infons.get("entity2", ""),
+            type=infons.get("type", ""),
+            directed=False,
+            novel=_NOVEL.get(novel) if novel is not None else None,
+        )
+        problem = relation_problem(relation.type, relation.head, relation.tail, ids)
+        if novel is not None and novel not in _NOVEL:
+            problem = f"novel infon '{novel}' is neither Novel nor No"
+        if problem:
+            err(f"{where}.relations[{r}]", problem)
+        relations.append(relation)
+    if errors:
+        return Parsed(None, errors)
+    return Parsed(Document(doc_id, text, mentions, table.entities, relations, title=title))
+
+
+def to_bioc(doc: Document) -> bioc.BioCDocument:
+    """The BioC document of ``doc``: title and abstract passages when the text starts with the title and a
+    space, else one ``abstract`` passage with the whole text."""
+    document = bioc.BioCDocument()
+    document.id = doc.id
+    if doc.title and doc.text.startswith(doc.title + " "):
+        pieces = [("title", 0, doc.title), ("abstract", len(doc.title) + 1, doc.text[len(doc.title) + 1 :])]
+    else:
+        pieces = [("abstract", 0, doc.text)]
+    passages = []
+    for kind, offset, text in pieces:
+        passage = bioc.BioCPassage()
+        passage.infons["type"] = kind
+        passage.offset = offset
+        passage.text = text
+        passages.append(passage)
+        document.add_passage(passage)
+    for i, (m, column) in enumerate(zip(doc.mentions, id_columns(doc))):
+        ann = bioc.BioCAnnotation()
+        ann.id = str(i)
+        ann.infons["identifier"] = column
+        ann.infons["type"] = m.type
+        ann.add_location(bioc.BioCLocation(m.start, m.end - m.start))
+        ann.text = m.text
+        home = passages[-1] if len(passages) > 1 and m.start >= passages[-1].offset else passages[0]
+        home.add_annotation(ann)
+    for i, r in enumerate(doc.relations):
+        rel = bioc.BioCRelation()
+        rel.id = f"R{i}"
+        rel.infons.update({"type": r.type, "entity1": r.head, "entity2": r.tail})
+        if r.novel is not None:
+            rel.infons["novel"] = "Novel" if r.novel else "No"
+        document.add_relation(rel)
+    return document
+
+
+def _collection(docs: Iterable[Document]) -> bioc.BioCCollection:
+    collection = bioc.BioCCollection()
+    collection.source = "ccre"
+    for doc in docs:
+        collection.add_document(to_bioc(doc))
+    return collection
+
+
+def _write(docs: Iterable[Document], path: str | os.PathLike[str], dumps: Callable[[bioc.BioCCollection], str]) -> None:
+    write_atomic(path, dumps(_collection(docs)))
+
+
+def write_xml(docs: Iterable[Document], path: str | os.PathLike[str]) -> None:
+    """Write ``docs`` as BioC XML, atomically."""
+    _write(docs, path, biocxml.dumps)
+
+
+def write_json(docs: Iterable[Document], path: str | os.PathLike[str]) -> None:
+    """Write ``docs`` as BioC JSON, atomically."""
+    _write(docs, path, lambda c: biocjson.dumps(c, indent=1))

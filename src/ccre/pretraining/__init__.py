@@ -1,9 +1,0 @@
-"""Contrastive pretraining of entity-pair embeddings on entity-linked, unlabelled documents.
-
-Pieces: :mod:`ccre.pretraining.inputs` (which documents: default inputs, de-duplication, exclusion),
-:mod:`ccre.pretraining.corpus` (instances = linked entity pairs, positives across documents),
-:mod:`ccre.pretraining.batching` (batches that hold a positive for every anchor), :mod:`ccre.pretraining.masking`
-(MLM and entity blanking), :mod:`ccre.pretraining.config` (:class:`PretrainConfig`) and
-:mod:`ccre.pretraining.trainer` (the ``accelerate`` loop with checkpoints and resume). The losses live in
-:mod:`ccre.objectives.mtb` and :mod:`ccre.objectives.self_contrast`.
-"""

@@ -1,0 +1,482 @@
+"""The pretraining loop under ``accelerate``: batches -> corrupted windows -> (L_mtb, L_self, L_mlm) -> AdamW.
+
+One step encodes a global batch of documents (see :mod:`ccre.training.pretraining.batching`). With several
+processes (``accelerate launch``), process ``r`` encodes documents ``r, r + W, ...`` of the batch; pair
+embeddings of all processes are gathered *with gradients* (``torch.distributed.nn.all_gather``), so every
+process computes the contrastive losses over the whole global batch, exactly as one process would. The MLM
+term is a mean over the masked pieces of the global batch. Gradients then equal the single-process ones.
+
+The two dropout views for L_self come from one encoder call over the windows stacked twice (dropout masks
+differ per row), so DDP sees a single forward per step.
+
+Output directory::
+
+    config.json, model.safetensors, tokenizer files   the encoder (AutoModel.from_pretrained loads it)
+    pair_embedder.safetensors                         the pair embedder, loaded by ``ccre train --model DIR``
+    ccre_pretrain.json                                config, corpus statistics, steps done
+    losses.csv                                        per step: each loss term, lr, seconds
+    checkpoint/                                       resumable state (accelerate state + trainer_state.json)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+from torch.nn import functional as F
+
+from ccre.data.documents import Document
+from ccre.encoding.markers import DocumentEncoder, EncodedDocument
+from ccre.encoding.windows import Batch, collate
+from ccre.errors import CcreError, ConfigError
+from ccre.modeling.encoder import encoder_states, resolve_encoder_path
+from ccre.modeling.pair import PAIR_EMBEDDER_FILE, PairEmbedder, merge_windows, pool_entities
+from ccre.objectives.mtb import mtb_loss
+from ccre.objectives.self_contrast import self_contrast_loss
+from ccre.training.pretraining.batching import epoch_batches
+from ccre.training.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig
+from ccre.training.pretraining.corpus import PretrainCorpus, build_corpus, corpus_stats
+from ccre.training.pretraining.masking import IGNORE, corrupt
+from ccre.utils.distributed import gather_rows
+from ccre.utils.io import atomic_open, atomic_write_json
+from ccre.utils.progress import progress_bar
+from ccre.utils.runtime import Precision, autocast, git_commit, now_iso, resolve_precision
+
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "trainer_state.json"
+LOSS_FILE = "losses.csv"
+_DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
+
+
+def load_mlm_model(config: PretrainConfig):
+    """``AutoModelForMaskedLM`` and its fast tokenizer (an MLM head missing from the checkpoint, as for
+    sentence-transformers models, is newly initialized)."""
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+    path = resolve_encoder_path(config.encoder)
+    try:
+        hf_config = AutoConfig.from_pretrained(path)
+        if config.dropout is not None:
+            for name in _DROPOUT_FIELDS:
+                if hasattr(hf_config, name):
+                    setattr(hf_config, name, config.dropout)
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        model = AutoModelForMaskedLM.from_pretrained(path, config=hf_config)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load encoder {config.encoder!r} with a masked-LM head: {exc}") from None
+    return model, tokenizer
+
+
+def _mlm_head(model: nn.Module) -> nn.Module | None:
+    for name in ("cls", "lm_head", "predictions"):
+        head = getattr(model, name, None)
+        if isinstance(head, nn.Module):
+            return head
+    return None
+
+
+class PretrainModel(nn.Module):
+    """The masked-LM model (its base model is the encoder) and the pair embedder, in one module for DDP."""
+
+    def __init__(self, mlm_model: nn.Module, pair_dim: int | None, dropout: float | None) -> None:
+        super().__init__()
+        self.mlm = mlm_model
+        self.precision: Precision = "auto"  # of the encoder pass (ccre.utils.runtime.autocast); not saved
+        hidden = mlm_model.config.hidden_size
+        self.pair_embedder = PairEmbedder(hidden, pair_dim or hidden, directed=False,
+                                          dropout=0.1 if dropout is None else dropout)
+
+    @property
+    def _head(self) -> nn.Module | None:
+        return _mlm_head(self.mlm)
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.mlm.base_model
+
+    def forward(self, batch: Batch, views: int, mlm_index: torch.Tensor | None):
+        """Pair embeddings of each view (a list of ``(P, D)``) and MLM logits at ``mlm_index`` (flat
+        positions in the first view's windows), or None."""
+        rows = batch.input_ids.shape[0]
+        ids = batch.input_ids.repeat(views, 1)
+        mask = batch.attention_mask.repeat(views, 1)
+        logits = None
+        if mlm_index is not None and self._head is None:  # generic path: the model computes all logits
+            with autocast(ids.device, self.precision):
+                out = self.mlm(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            states = out.hidden_states[-1].float()
+            logits = out.logits[:rows].reshape(-1, out.logits.shape[-1])[mlm_index].float()
+        else:
+            states = encoder_states(self.encoder, ids, mask, self.precision)
+            if mlm_index is not None:
+                logits = self._head(states[:rows].reshape(-1, states.shape[-1])[mlm_index])
+        embeddings = []
+        if len(batch.pair_heads):
+            for v in range(views if views else 0):
+                tokens = merge_windows(states[v * rows : (v + 1) * rows], batch)
+                entities = pool_entities(tokens[batch.mention_index], batch)
+                embeddings.append(self.pair_embedder(entities[batch.pair_heads], entities[batch.pair_tails]))
+        return embeddings, logits
+
+
+@dataclass
+class StepInputs:
+    batch: Batch
+    mlm_index: torch.Tensor | None
+    mlm_labels: torch.Tensor | None
+
+
+class Pretrainer:
+    """Runs (or resumes) pretraining into ``output``; see the module docstring for the files."""
+
+    def __init__(
+        self,
+        config: PretrainConfig,
+        documents: Sequence[Document],
+        output: str | Path,
+        *,
+        cpu: bool = False,
+        precision: Precision = "auto",
+        show_progress: bool = True,
+        log: Callable[[str], None] = print,
+        extra_info: dict | None = None,
+    ) -> None:
+        self.config = config
+        self.precision = precision
+        self.output = Path(output)
+        self.show_progress = show_progress
+        self.log = log
+        self.extra_info = extra_info or {}
+        self.corpus: PretrainCorpus = build_corpus(documents, config.max_pairs_per_doc, config.seed)
+        if not self.corpus.instances:
+            raise CcreError("no document has two linked entities: nothing to pretrain on")
+        self.stats = corpus_stats(self.corpus)
+        self.cpu = cpu
+
+    def acc_is_main(self) -> bool:
+        """Whether this is the main process (of ``accelerate launch``; True when alone)."""
+        from accelerate import PartialState
+
+        return PartialState(cpu=self.cpu).is_main_process
+
+    # ------------------------------------------------------------------------------------- setup
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for d in self.corpus.documents:
+            h.update(d.id.encode())
+            h.update(b"\0")
+        h.update(str(len(self.corpus.instances)).encode())
+        return h.hexdigest()[:16]
+
+    def _schedule(self, world: int) -> list[tuple[int, list[list[int]]]]:
+        """The whole batch order: ``(epoch, [[doc, instance, ...], ...])`` per step (batches with fewer
+        documents than processes are left out)."""
+        c = self.config
+        out: list[tuple[int, list[list[int]]]] = []
+        epoch = 0
+        while (c.max_steps is None and epoch < c.epochs) or (c.max_steps is not None and len(out) < c.max_steps):
+            batches = epoch_batches(self.corpus, c.batch_size, c.seed, epoch)
+            usable = [b for b in batches if len(b) >= world]
+            if not usable:
+                break
+            for batch in usable:
+                out.append((epoch, [[it.doc, *it.instances] for it in batch]))
+                if c.max_steps is not None and len(out) >= c.max_steps:
+                    break
+            epoch += 1
+        return out
+
+    def _encoded(self, d: int) -> EncodedDocument:
+        if d not in self._cache:
+            self._cache[d] = self.doc_encoder.encode(self.corpus.documents[d])
+        return self._cache[d]
+
+    def _inputs(self, items: list[list[int]], step: int) -> StepInputs:
+        """Corrupted, windowed inputs of this process's documents of a global batch."""
+        c = self.config
+        docs, labels = [], []
+        for doc, *inst in items:
+            enc = self._encoded(doc)
+            rng = np.random.default_rng([c.seed, step, doc])
+            enc, lab = corrupt(enc, rng, mask_id=self.tokenizer.mask_token_id, random_ids=self.random_ids,
+                               blank_prob=c.blank_prob, mlm_prob=c.mlm_prob if "mlm" in self.terms else 0.0)
+            pairs = np.array([[self.corpus.instances[i].head, self.corpus.instances[i].tail] for i in inst],
+                             dtype=np.int64).reshape(-1, 2)
+            docs.append(replace(enc, pairs=pairs))
+            labels.append(lab)
+        tok = self.tokenizer
+        batch = collate(docs, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id, pad_id=tok.pad_token_id,
+                        max_length=c.max_length, overlap=c.window_overlap)
+        mlm_index = mlm_labels = None
+        if "mlm" in self.terms:
+            flat = np.concatenate(labels)
+            target = batch.token_target.numpy()
+            window = np.where(target >= 0, flat[np.clip(target, 0, None)], IGNORE).reshape(-1)
+            idx = np.flatnonzero(window != IGNORE)
+            mlm_index, mlm_labels = torch.from_numpy(idx), torch.from_numpy(window[idx])
+        return StepInputs(batch, mlm_index, mlm_labels)
+
+    def _masks(self, items: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positive and negative masks over the instances of the global batch, in batch order."""
+        inst = [self.corpus.instances[i] for _, *ids in items for i in ids]
+        n = len(inst)
+        docs = np.array([x.doc for x in inst])
+        key_ids: dict = {}
+        rows, cols = [], []
+        for r, x in enumerate(inst):
+            for k in x.keys:
+                rows.append(r)
+                cols.append(key_ids.setdefault(k, len(key_ids)))
+        member = np.zeros((n, len(key_ids)), dtype=np.float32)
+        member[rows, cols] = 1.0
+        share = (member @ member.T) > 0
+        same_doc = docs[:, None] == docs[None, :]
+        positive = share & ~same_doc
+        negative = ~share & ~np.eye(n, dtype=bool)
+        return torch.from_numpy(positive), torch.from_numpy(negative)
+
+    # -------------------------------------------------------------------------------------- loop
+    def run(self, resume: bool = False, stop_after: int | None = None) -> Path:
+        """Pretrain (or go on from ``output/checkpoint`` with ``resume``) and write the output directory.
+
+        ``stop_after``: save a checkpoint and return after that many steps of this call, without writing the
+        final model (what a kill right after a checkpoint leaves; used to test resuming).
+        """
+        from accelerate import Accelerator, DistributedDataParallelKwargs
+        from accelerate.utils import set_seed
+        from transformers import get_linear_schedule_with_warmup
+
+        c = self.config
+        self.terms = c.terms()
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=len(self.terms) < 3)
+        acc = Accelerator(cpu=self.cpu, step_scheduler_with_optimizer=False, kwargs_handlers=[ddp])
+        self.acc = acc
+        world, rank = acc.num_processes, acc.process_index
+        if c.batch_size < world:
+            raise ConfigError(f"batch_size {c.batch_size} is smaller than the number of processes ({world})")
+        ckpt = self.output / CHECKPOINT_DIR
+        state = None
+        if resume:
+            state = self._load_state(ckpt)
+        elif ckpt.exists() or (self.output / PRETRAIN_INFO_FILE).exists():
+            raise ConfigError(f"{self.output} already holds a pretraining run; pass --resume to continue it "
+                              "or choose another output directory")
+        set_seed(c.seed)
+        mlm_model, self.tokenizer = load_mlm_model(c)
+        self.doc_encoder = DocumentEncoder(self.tokenizer, c.marker, c.typed_markers)
+        self._cache: dict[int, EncodedDocument] = {}
+        special = set(self.tokenizer.all_special_ids) | {self.doc_encoder.marker_id}
+        self.random_ids = np.array([i for i in range(len(self.tokenizer)) if i not in special], dtype=np.int64)
+        model = PretrainModel(mlm_model, c.pair_dim, c.dropout)
+        model.precision = self.precision
+        base_ids = {id(p) for p in model.encoder.parameters()}
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for p in model.parameters() if id(p) in base_ids], "lr": c.lr},
+                {"params": [p for p in model.parameters() if id(p) not in base_ids], "lr": c.head_lr},
+            ],
+            weight_decay=c.weight_decay,
+        )
+        schedule = state["schedule"] if state else self._schedule(world)
+        if not schedule:
+            raise CcreError("the corpus gives no batch")
+        total = len(schedule)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(c.warmup_ratio * total), total)
+        model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+        start = 0
+        if state:
+            acc.load_state(str(ckpt))
+            start = state["step"]
+            self._trim_loss_log(start)
+        elif acc.is_main_process:
+            self.output.mkdir(parents=True, exist_ok=True)
+        self._writer = self._tensorboard() if acc.is_main_process else None
+        acc.wait_for_everyone()
+        last_good = start if state else None
+        device = acc.device
+        model.train()
+        with progress_bar(self.show_progress and acc.is_main_process) as progress:
+            task = progress.add_task("pretraining", total=total, completed=start)
+            for step in range(start, total):
+                t0 = time.perf_counter()
+                epoch, items = schedule[step]
+                mine = items[rank::world]
+                inputs = self._inputs(mine, step)
+                losses, backprop = self._step_losses(model, inputs, items, mine, world, device)
+                value = float(losses["total"])
+                if not math.isfinite(value):
+                    where = (f"the last good checkpoint (step {last_good}) is in {ckpt}" if last_good is not None
+                             else "no checkpoint was written yet")
+                    raise CcreError(
+                        f"loss became {value} at step {step + 1} ("
+                        + ", ".join(f"{k} {float(v):.4g}" for k, v in losses.items()) + f"); stopped: {where}. "
+                        "Lower the learning rate or the temperature, then rerun with --resume."
+                    )
+                acc.backward(backprop)
+                acc.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                seconds = time.perf_counter() - t0
+                if acc.is_main_process:
+                    self._log_losses(step + 1, epoch, losses, scheduler.get_last_lr()[0], seconds)
+                progress.update(task, advance=1, description=f"pretraining loss {value:.4f}")
+                if (step + 1) % c.checkpoint_every == 0 and step + 1 < total:
+                    self._save_state(acc, ckpt, step + 1, schedule)
+                    last_good = step + 1
+                if stop_after is not None and step + 1 - start >= stop_after and step + 1 < total:
+                    self._save_state(acc, ckpt, step + 1, schedule)
+                    return self.output
+        self._save_state(acc, ckpt, total, schedule)
+        self._save_final(acc, model, total)
+        if self._writer is not None:
+            self._writer.close()
+        return self.output
+
+    def _step_losses(self, model, inputs: StepInputs, items, mine, world: int, device):
+        c = self.config
+        batch = inputs.batch.to(device)
+        mlm_index = inputs.mlm_index.to(device) if inputs.mlm_index is not None else None
+        views = 2 if "self" in self.terms else (1 if "mtb" in self.terms else 0)
+        embeddings, logits = model(batch, views, mlm_index)
+        losses: dict[str, torch.Tensor] = {}
+        backprop = torch.zeros((), device=device)
+        reported = torch.zeros((), device=device)
+        if views:
+            h = self._gather(torch.cat(embeddings, dim=1), items, world)
+            d = embeddings[0].shape[1]
+            views_h = [h[:, v * d : (v + 1) * d] for v in range(views)]
+            if "mtb" in self.terms:
+                pos, neg = self._masks(items)
+                losses["mtb"] = mtb_loss(views_h[0], pos.to(device), neg.to(device), c.tau)
+                backprop = backprop + c.mtb_weight * losses["mtb"]
+                reported = reported + c.mtb_weight * losses["mtb"].detach()
+            if "self" in self.terms:
+                losses["self"] = self_contrast_loss(views_h[0], views_h[1], c.tau)
+                backprop = backprop + c.self_weight * losses["self"]
+                reported = reported + c.self_weight * losses["self"].detach()
+        if "mlm" in self.terms:
+            labels = inputs.mlm_labels.to(device)
+            local_sum = F.cross_entropy(logits.float(), labels, reduction="sum") if len(labels) else logits.sum() * 0
+            stats = torch.stack([local_sum.detach(), torch.tensor(float(len(labels)), device=device)])
+            if world > 1:
+                stats = self.acc.reduce(stats, reduction="sum")
+            count = stats[1].clamp_min(1.0)
+            losses["mlm"] = stats[0] / count
+            backprop = backprop + c.mlm_weight * world * local_sum / count
+            reported = reported + c.mlm_weight * losses["mlm"]
+        losses = {"total": reported, **{k: v.detach() for k, v in losses.items()}}
+        return losses, backprop
+
+    def _gather(self, local: torch.Tensor, items, world: int) -> torch.Tensor:
+        """Embeddings of every process, with gradients, in global batch order."""
+        if world == 1:
+            return local
+        sizes = [sum(len(it) - 1 for it in items[r::world]) for r in range(world)]
+        gathered = gather_rows(local, sizes, self.acc.process_index)
+        offsets = np.cumsum([0] + [len(it) - 1 for it in items])
+        order = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for r in range(world)
+                                for i in range(r, len(items), world)])
+        return gathered[torch.from_numpy(np.argsort(order)).to(local.device)]
+
+    # ------------------------------------------------------------------------------ persistence
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.output / "tensorboard"))
+
+    def _log_losses(self, step: int, epoch: int, losses: dict, lr: float, seconds: float) -> None:
+        path = self.output / LOSS_FILE
+        fields = ["step", "epoch", "total", *self.terms, "lr", "seconds"]
+        new = not path.exists()
+        row = {"step": step, "epoch": epoch, **{k: f"{float(v):.6f}" for k, v in losses.items()},
+               "lr": f"{lr:.3e}", "seconds": f"{seconds:.3f}"}
+        with open(path, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if self._writer is not None:
+            for k, v in losses.items():
+                self._writer.add_scalar(f"loss/{k}", float(v), step)
+
+    def _trim_loss_log(self, step: int) -> None:
+        """Drop log rows of steps after the checkpoint (they are run again)."""
+        path = self.output / LOSS_FILE
+        if not self.acc.is_main_process or not path.exists():
+            return
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        keep = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        with atomic_open(path) as handle:
+            csv.writer(handle, lineterminator="\n").writerows(keep)
+
+    def _state_record(self, step: int, schedule) -> dict:
+        return {"step": step, "config": self.config.model_dump(), "corpus": self._fingerprint(),
+                "world_size": self.acc.num_processes, "schedule": schedule}
+
+    def _save_state(self, acc, ckpt: Path, step: int, schedule) -> None:
+        """Write the resumable state to ``checkpoint.tmp`` and swap it in: a kill never leaves a half state."""
+        tmp = ckpt.with_name(ckpt.name + ".tmp")
+        if acc.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            atomic_write_json(tmp / STATE_FILE, self._state_record(step, schedule))
+            old = ckpt.with_name(ckpt.name + ".old")
+            if ckpt.exists():
+                if old.exists():
+                    shutil.rmtree(old)
+                ckpt.rename(old)
+            tmp.rename(ckpt)
+            if old.exists():
+                shutil.rmtree(old)
+        acc.wait_for_everyone()
+
+    def _load_state(self, ckpt: Path) -> dict:
+        if not ckpt.exists() and ckpt.with_name(ckpt.name + ".old").exists():
+            ckpt.with_name(ckpt.name + ".old").rename(ckpt)  # killed between the two renames
+        path = ckpt / STATE_FILE
+        if not path.exists():
+            raise ConfigError(f"nothing to resume: {ckpt} holds no checkpoint")
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state["config"] != self.config.model_dump():
+            changed = sorted(k for k in state["config"] if state["config"][k] != self.config.model_dump().get(k))
+            raise ConfigError(f"--resume with other settings than the checkpoint's: {', '.join(changed)}")
+        if state["corpus"] != self._fingerprint():
+            raise ConfigError("--resume with other input documents than the checkpoint's")
+        if state["world_size"] != self.acc.num_processes:
+            raise ConfigError(f"the checkpoint was written by {state['world_size']} processes; resume with as many")
+        state["schedule"] = [(e, b) for e, b in state["schedule"]]
+        return state
+
+    def _save_final(self, acc, model, steps: int) -> None:
+        acc.wait_for_everyone()
+        if not acc.is_main_process:
+            return
+        unwrapped = acc.unwrap_model(model)
+        unwrapped.encoder.save_pretrained(self.output)
+        self.tokenizer.save_pretrained(self.output)
+        tmp = self.output / f".{PAIR_EMBEDDER_FILE}.tmp"
+        save_file({k: v.detach().cpu().contiguous() for k, v in unwrapped.pair_embedder.state_dict().items()}, str(tmp))
+        tmp.replace(self.output / PAIR_EMBEDDER_FILE)
+        atomic_write_json(self.output / PRETRAIN_INFO_FILE, {
+            "config": self.config.model_dump(), "corpus": self.stats, "steps": steps,
+            "processes": acc.num_processes, "precision": resolve_precision(acc.device, self.precision),
+            "commit": git_commit(), "date": now_iso(), **self.extra_info,
+        })
