@@ -64,7 +64,7 @@ fi
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} TOKENIZERS_PARALLELISM=false
 {
     date -u +%FT%TZ; nvidia-smi -L 2>&1
-    python3 -c "import torch, transformers, ccre.runtime as r; print('torch', torch.__version__, 'transformers', transformers.__version__); print(r.machine_description(), r.git_commit())"
+    python3 -c "import torch, transformers, ccre.utils.runtime as r; print('torch', torch.__version__, 'transformers', transformers.__version__); print(r.machine_description(), r.git_commit())"
 } > "$OUT/env.txt" 2>&1
 
 bench() {  # bench STREAM ARGS...: one `ccre bench` call within the deadline
@@ -89,7 +89,7 @@ encoder_ready() {  # encoder_ready [KEY]: wait (within the deadline) until the f
     done
 }
 BATCH=(--set train.contrast_memory=false)
-MULTI_LABEL=(--set train.mccl_pool=sum --set train.contrast_memory=false)
+MULTI_LABEL=(--set objective.mccl_pool=sum --set train.contrast_memory=false)
 
 study_plm() {
     for seed in 1 2 3; do
@@ -130,7 +130,7 @@ short_pretrain() {
 }
 full400() {
     local key
-    key=$(python3 -c "from ccre.bench import pretrain_config, pretrain_key; print(pretrain_key(pretrain_config({}, 'mtb')))")
+    key=$(python3 -c "from ccre.experiments.grid import pretrain_config, pretrain_key; print(pretrain_key(pretrain_config({}, 'mtb')))")
     encoder_ready "$key" && bench full400 --dataset biored --sizes 400 --methods mtb+mccl --seeds 1 "${FP32[@]}" "${BATCH[@]}"
 }
 plm400() {

@@ -11,13 +11,32 @@ import pytest
 from ccre.data.documents import Document
 from ccre.errors import FormatError
 
+MISSING_DATA = "real data not available"
+"""How the message of a test that lacks the real data begins (the summary of ``conftest.py`` counts them)."""
+
+
+def data_root() -> Path:
+    """Where the tests find the shared real data: ``$CCRE_DATA_DIR``, else ``../shared/data`` beside the
+    repository."""
+    return Path(os.environ.get("CCRE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def on_ci() -> bool:
+    """Whether the tests run under CI (``CI=true``), where a test that cannot run fails instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
 
 def data_file(relative: str) -> Path:
-    """A file of the shared real data (``$CCRE_DATA_DIR`` or ``../shared/data``); skip the test when absent."""
-    root = Path(os.environ.get("CCRE_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
-    path = root / relative
+    """A file of the shared real data (:func:`data_root`). When it is absent the test is skipped, or, under
+    ``CI=true``, fails: a CI run must not pass with the real-data tests left out."""
+    path = data_root() / relative
     if not path.exists():
-        pytest.skip(f"real data not available: {path}")
+        message = (f"{MISSING_DATA}: {path}. Set $CCRE_DATA_DIR to the data directory, or put the shared data "
+                   "in ../shared/data beside the repository")
+        if on_ci():
+            pytest.fail(f"{message} (CI=true: a test that needs the real data fails instead of skipping)",
+                        pytrace=False)
+        pytest.skip(message)
     return path
 
 

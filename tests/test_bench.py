@@ -3,7 +3,6 @@ training), and one tiny real cell on BioRED."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -18,7 +17,7 @@ from ccre.errors import ConfigError
 from ccre.experiments.grid import PROBES, Cell, Grid, expand, pretrain_key, short_hash
 from ccre.experiments.records import read_results, result_record
 from ccre.experiments.report import aggregate, load_records, markdown_table, wall_table, write_report
-from ccre.experiments.runner import BenchContext, _duration, estimate_seconds, run_grid
+from ccre.experiments.runner import BenchContext, estimate_seconds, run_grid
 from ccre.training.pretraining.config import PretrainConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -104,7 +103,8 @@ def test_grid_validation_names_the_problem() -> None:
         _grid(pretrain={"mtb_weight": 0, "self_weight": 0, "mlm_weight": 0})
 
 
-def test_rerun_skips_finished_cells(tmp_path: Path) -> None:
+def test_rerun_skips_finished_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCRE_GIT_COMMIT", "bench")  # the commit run_grid reads replaces the runner's ("abc")
     results = tmp_path / "r.jsonl"
     grid = _grid()
     first = FakeRunner()
@@ -112,7 +112,7 @@ def test_rerun_skips_finished_cells(tmp_path: Path) -> None:
     assert summary.ran == 16 and summary.skipped == 0
     lines = read_results(results)
     assert len(lines) == 8 + 8 * 3  # finetuning cells: one line; probe cells: three
-    assert all(r["commit"] == "abc" and r["grid"] == "t" and r["bench_key"] for r in lines)
+    assert all(r["commit"] == "bench+copy" and r["grid"] == "t" and r["bench_key"] for r in lines)
     assert {r["encoder_kind"] for r in lines if r["method"] == "probe-knn"} == {"plm", "mtb"}
     again = FakeRunner()
     summary = run_grid(grid, results, cell_runner=again, log=_quiet)
@@ -223,9 +223,8 @@ def test_report_separates_encoders_pretrained_in_other_arithmetic(tmp_path: Path
 def test_gpu_claims_count_grid_defaults_only() -> None:
     """benchmarks/report.py: the default k of the kNN probe counts as the grid default; another k, a changed
     setting or a longer pretraining does not."""
-    spec = importlib.util.spec_from_file_location("report", Path(__file__).parents[1] / "benchmarks" / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+    from ccre_study import report
+
     lines = [{"overrides": {"probe.k": 5}, "pretrained": {"steps": 300}}, {"overrides": {}},
              {"overrides": {"probe.k": 3}}, {"overrides": {"train.contrast_memory": False}},
              {"overrides": {"probe.k": 5}, "pretrained": {"steps": 2000}}]
@@ -252,38 +251,41 @@ def test_report_writes_table_and_valid_pngs(tmp_path: Path) -> None:
     assert "From `../r.jsonl`." in table  # sources named from the table's own directory
 
 
+STUDY = Path(__file__).parents[1] / "benchmarks" / "study.yaml"
+
+
 def test_estimate_counts_only_pretraining_still_to_run(tmp_path: Path) -> None:
     """An encoder already built costs nothing, one checkpointed at step 100 of 300 costs 200 steps."""
-    from ccre.experiments.grid import PRETRAIN_S_PER_STEP, pretrain_config, pretrain_key
+    from ccre.experiments.grid import pretrain_config, pretrain_key
     from ccre.experiments.runner import estimate_seconds
+    from ccre.training.loop import STATE_FILE, save_state
 
     grid = Grid(name="g", blocks=[{"dataset": "biored", "sizes": [4], "seeds": [1],
                                    "methods": ["mtb-no-mtb+mccl", "mtb-no-self+mccl"]}],
-                pretrain={"max_steps": 300})
+                pretrain={"max_steps": 300}, costs=Grid.load(STUDY).costs)
+    per_step = grid.costs.pretrain_s_per_step
     cells = expand(grid)
-    no_pretraining = estimate_seconds(grid, cells, pretraining=False)
-    assert estimate_seconds(grid, cells, pretrained_cache=tmp_path) == pytest.approx(
-        no_pretraining + 2 * 300 * PRETRAIN_S_PER_STEP)
-    built = tmp_path / pretrain_key(pretrain_config(grid.pretrain, "mtb-no-mtb"))
-    built.mkdir()
-    (built / "ccre_pretrain.json").write_text("{}")
-    partial = tmp_path / pretrain_key(pretrain_config(grid.pretrain, "mtb-no-self")) / "checkpoint"
-    partial.mkdir(parents=True)
-    (partial / "trainer_state.json").write_text(json.dumps({"step": 100}))
-    assert estimate_seconds(grid, cells, pretrained_cache=tmp_path) == pytest.approx(
-        no_pretraining + 200 * PRETRAIN_S_PER_STEP)
-    assert estimate_seconds(grid, cells) == pytest.approx(no_pretraining + 600 * PRETRAIN_S_PER_STEP)
+    no_pretraining = estimate_seconds(grid, cells, pretraining=False).seconds
+    assert no_pretraining > 0
+    assert estimate_seconds(grid, cells, pretrained_cache=tmp_path).seconds == pytest.approx(
+        no_pretraining + 2 * 300 * per_step)
+    _pretrain_output(tmp_path / pretrain_key(pretrain_config(grid.pretrain, "mtb-no-mtb")))
+    partial = tmp_path / pretrain_key(pretrain_config(grid.pretrain, "mtb-no-self"))
+    partial.mkdir()
+    save_state(partial / STATE_FILE, step=100)
+    assert estimate_seconds(grid, cells, pretrained_cache=tmp_path).seconds == pytest.approx(
+        no_pretraining + 200 * per_step)
+    assert estimate_seconds(grid, cells).seconds == pytest.approx(no_pretraining + 600 * per_step)
 
 
 def test_estimate_is_within_twice_the_measured_cell_times() -> None:
     """Reference: the wall times the committed study recorded on 2 CPU cores. For each data set and size with
-    finetuning lines there (30 epochs, not resumed), the static estimate of one such cell is within a factor
-    of two of their median: the ETA and `--dry-run` are the user's planning figures."""
+    finetuning lines there (30 epochs, not resumed), the estimate of one such cell by the study grid's costs is
+    within a factor of two of their median: the ETA and `--dry-run` are the user's planning figures."""
     import statistics
 
-    study = Path(__file__).parents[1] / "benchmarks" / "results" / "study.jsonl"
-    if not study.exists():
-        pytest.skip(f"no committed results in {study}")
+    study = STUDY.parent / "results" / "study.jsonl"
+    costs = Grid.load(STUDY).costs
     walls: dict[tuple[str, int], list[float]] = {}
     for r in read_results(study):
         train = (r.get("config") or {}).get("train") or {}
@@ -293,8 +295,51 @@ def test_estimate_is_within_twice_the_measured_cell_times() -> None:
     assert {d for d, _ in walls} == {"biored", "redocred"}
     for (dataset, size), times in sorted(walls.items()):
         cell = expand(Grid.parse({"dataset": dataset, "sizes": [size], "seeds": [1], "methods": ["mtb+ce"]}))[0]
-        ratio = cell.cost_units(30) / statistics.median(times)
+        ratio = cell.cost_s(30, costs) / statistics.median(times)
         assert 0.5 <= ratio <= 2.0, f"{dataset} {size}: estimate / measured = {ratio:.2f} over {len(times)} lines"
+
+
+def test_the_library_holds_no_measured_costs() -> None:
+    """The figures of a machine are data, not code: a grid without ``costs`` prices nothing before a cell of
+    its results file has finished, and says so."""
+    import ccre.experiments.grid as grid_module
+    from ccre.experiments.runner import bench_costs
+
+    assert not [n for n in ("TRAIN_S_PER_DOC_EPOCH", "PREDICT_S_PER_DOC", "PRETRAIN_S_PER_STEP", "TEST_DOCS")
+                if hasattr(grid_module, n)]
+    grid = _grid()
+    estimate = estimate_seconds(grid)
+    assert estimate.seconds == 0 and estimate.unpriced_cells == len(expand(grid))
+    assert str(estimate).startswith("unknown")
+    _, source = bench_costs(grid, Path("nowhere.jsonl"))
+    assert "no costs" in source and "nowhere.jsonl" in source
+
+
+def test_without_costs_the_estimate_is_fitted_to_the_finished_cells(tmp_path: Path) -> None:
+    """Finished cells of this machine in the results file price the rest (seconds as a line in the cell's
+    size; a probe cell's three lines count once; resumed lines and other machines' lines do not count)."""
+    from ccre.experiments.runner import bench_costs
+
+    results = tmp_path / "r.jsonl"
+    grid = _grid(epochs=10)
+
+    def timed(cell: Cell, ctx: BenchContext) -> list[dict]:  # 60 s + 1 s a document and epoch (probes: 5 s + 2 s)
+        seconds = 5.0 + 2 * cell.train_docs if cell.method == "probe" else 60.0 + cell.train_docs * 10
+        return [dict(line, wall_s=seconds) for line in FakeRunner()(cell, ctx)]
+
+    run_grid(Grid.parse({**grid.model_dump(exclude_none=True), "blocks": [
+        {"dataset": "biored", "sizes": [4, 20], "seeds": [1]}]}), results, cell_runner=timed, log=_quiet)
+    with results.open("a") as f:  # neither a resumed cell nor another machine's cell counts
+        f.write(json.dumps({**read_results(results)[0], "seed": 9, "wall_s": 1.0, "resumed": True}) + "\n")
+        f.write(json.dumps({**read_results(results)[0], "seed": 8, "wall_s": 1.0, "machine": "elsewhere"}) + "\n")
+    costs, source = bench_costs(grid, results)
+    assert "fitted to 8 finished cells of this machine" in source and str(results) in source
+    assert costs.datasets["biored"].train_s_per_doc_epoch == pytest.approx(1.0)
+    assert costs.datasets["biored"].cell_s == pytest.approx(60.0)
+    assert costs.datasets["biored"].probe_s_per_doc == pytest.approx(2.0)
+    assert costs.datasets["biored"].probe_s == pytest.approx(5.0)
+    (seed_2,) = [c for c in expand(grid) if c.seed == 2 and c.train_docs == 20 and c.method == "plm+ce"]
+    assert estimate_seconds(grid, [seed_2], costs=costs).seconds == pytest.approx(260.0)
 
 
 def test_cli_dry_run_and_report(tmp_path: Path) -> None:
@@ -313,6 +358,45 @@ def test_cli_dry_run_and_report(tmp_path: Path) -> None:
     r = runner.invoke(app, ["bench", "report", str(results), "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "out" / "table.md").exists() and (tmp_path / "out" / "f1_vs_size_biored.png").exists()
+
+
+def test_default_results_and_report_folders_belong_to_the_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --results a grid's lines go to runs/bench/<name>.jsonl under the working directory (a grid file
+    may name its own, as the study does), and `ccre bench report FILE` writes beside FILE, to FILE-report/:
+    nothing lands in a benchmarks/ folder the user's project does not have."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(app, ["bench", "--dataset", "biored", "--sizes", "4", "--methods", "plm+ce", "--seeds", "1",
+                            "--name", "mine", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert f"0 done in {Path('runs', 'bench', 'mine.jsonl')}" in r.output
+    r = runner.invoke(app, ["bench", "--grid", str(STUDY), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "0 done in benchmarks/results/study.jsonl" in r.output and "from the grid's costs" in r.output
+    results = tmp_path / "runs" / "bench" / "mine.jsonl"
+    run_grid(_grid(), results, cell_runner=FakeRunner(), log=_quiet)
+    r = runner.invoke(app, ["bench", "report", str(results)])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "runs" / "bench" / "mine-report" / "table.md").exists()
+    assert not (tmp_path / "benchmarks").exists()
+
+
+def test_the_commit_of_a_line_leaves_its_results_folder_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_grid reads the commit with the folder of the results file it appends to left out (its own earlier
+    lines are no change to the code), and that commit is the one its lines record."""
+    import ccre.utils.runtime
+
+    asked: list[list] = []
+
+    def git_commit(cwd=None, *, exclude=()):  # noqa: ANN001, ANN202
+        asked.append(list(exclude))
+        return "c0ffee"
+
+    monkeypatch.setattr(ccre.utils.runtime, "git_commit", git_commit)
+    results = tmp_path / "out" / "r.jsonl"
+    run_grid(_grid(methods=["plm+ce"]), results, cell_runner=FakeRunner(), log=_quiet)
+    assert len(asked) == 4 and all(exclude == [results.parent] for exclude in asked)
+    assert {r["commit"] for r in read_results(results)} == {"c0ffee"}
 
 
 def _tiny_real_grid(tmp_path: Path, test_docs: int, **fields) -> tuple[Grid, Path]:
@@ -377,20 +461,25 @@ def test_eta_uses_the_cells_own_times(tmp_path: Path) -> None:
     run_grid(grid, tmp_path / "r.jsonl", cell_runner=runner, log=messages.append)
     assert "ETA 1m00s" in messages[1] and "ETA 0m00s" in messages[2]
 
-    # a resumed cell's time covers only its last part: the ETA after it is the static estimate, not 60 s
+    # a resumed cell's time covers only its last part: the ETA after it is the static estimate by the grid's
+    # costs, not 60 s; without costs there is none yet
     def resumed(cell: Cell, ctx: BenchContext) -> list[dict]:
         return [dict(line, resumed=True) for line in runner(cell, ctx)]
 
+    priced = Grid.parse({**grid.model_dump(exclude_none=True), "costs": Grid.load(STUDY).costs.model_dump()})
     messages.clear()
-    run_grid(grid, tmp_path / "resumed.jsonl", cell_runner=resumed, log=messages.append)
-    static = estimate_seconds(grid, expand(grid)[1:], pretraining=False)
-    assert round(static) != 60 and f"ETA {_duration(static)}" in messages[1]
+    run_grid(priced, tmp_path / "resumed.jsonl", cell_runner=resumed, log=messages.append)
+    static = estimate_seconds(priced, expand(priced)[1:], pretraining=False)
+    assert round(static.seconds) != 60 and f"ETA {static}" in messages[1]
+    messages.clear()
+    run_grid(grid, tmp_path / "resumed-no-costs.jsonl", cell_runner=resumed, log=messages.append)
+    assert "ETA unknown (no costs for 1 cells)" in messages[1]
 
 
 def test_cell_killed_mid_training_resumes_to_the_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A finetuning cell killed after its first epoch resumes from the saved state on rerun and ends with
     the metrics of a cell that ran straight through."""
-    import ccre.training.finetune
+    import ccre.training.loop
 
     grid, data_dir = _tiny_real_grid(tmp_path, 2, epochs=2)
 
@@ -401,25 +490,25 @@ def test_cell_killed_mid_training_resumes_to_the_straight_run(tmp_path: Path, mo
     straight = tmp_path / "straight.jsonl"
     run_grid(grid, straight, context=context("a"), log=_quiet)
 
-    save_state = ccre.training.finetune._save_state
+    save_state = ccre.training.loop.save_state
 
     def save_then_die(path: Path, **state: object) -> None:
         save_state(path, **state)
         raise KeyboardInterrupt("killed after epoch 1")
 
     resumed = tmp_path / "resumed.jsonl"
-    monkeypatch.setattr(ccre.training.finetune, "_save_state", save_then_die)
+    monkeypatch.setattr(ccre.training.loop, "save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run_grid(grid, resumed, context=context("b"), log=_quiet)
     assert not resumed.exists() or not read_results(resumed)
     (cell_dir,) = (tmp_path / "b" / "cells").iterdir()
-    assert (cell_dir / ccre.training.finetune.STATE_FILE).exists()  # kept for the rerun
-    monkeypatch.setattr(ccre.training.finetune, "_save_state", save_state)
+    assert (cell_dir / ccre.training.loop.STATE_FILE).exists()  # kept for the rerun
+    monkeypatch.setattr(ccre.training.loop, "save_state", save_state)
     assert run_grid(grid, resumed, context=context("b"), log=_quiet).ran == 1
     (a,), (b,) = read_results(straight), read_results(resumed)
     assert b["resumed"] is True and "resumed" not in a
     assert b["metrics"] == a["metrics"] and b["bench_key"] == a["bench_key"]
-    assert not (cell_dir / ccre.training.finetune.STATE_FILE).exists()  # the checkpoint supersedes it
+    assert not (cell_dir / ccre.training.loop.STATE_FILE).exists()  # the checkpoint supersedes it
     heads_a = load_file(str(Path(a["checkpoint"]) / "heads.safetensors"))
     heads_b = load_file(str(Path(b["checkpoint"]) / "heads.safetensors"))
     assert heads_a.keys() == heads_b.keys()
@@ -427,10 +516,13 @@ def test_cell_killed_mid_training_resumes_to_the_straight_run(tmp_path: Path, mo
 
 
 def _pretrain_output(path: Path, **settings) -> Path:
-    """A finished ``ccre pretrain`` output as far as the bench looks: its ``ccre_pretrain.json``."""
-    path.mkdir(parents=True)
+    """A finished ``ccre pretrain`` output as far as the bench looks: a model folder of kind ``encoder`` with
+    its run record."""
+    from ccre.modeling.checkpoint import PARTS, write_model_folder
+
     config = {**PretrainConfig().model_dump(), **settings}
-    (path / "ccre_pretrain.json").write_text(json.dumps({"config": config, "steps": config["max_steps"]}))
+    record = json.dumps({"config": config, "steps": config["max_steps"]})
+    write_model_folder(path, "encoder", lambda folder: (folder / PARTS["run"]).write_text(record))
     return path
 
 

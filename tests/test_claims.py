@@ -71,7 +71,7 @@ def test_ablation_claim_needs_no_mtb_lowest() -> None:
 def test_one_configuration_per_method_most_seeds_wins() -> None:
     rows = [
         _row("biored", 20, "mtb+mccl", 10, seeds=(1, 2, 3)),
-        _row("biored", 20, "mtb+mccl", 90, seeds=(1,), **{"train.mccl_pool": "sum"}),  # a one-seed variant
+        _row("biored", 20, "mtb+mccl", 90, seeds=(1,), **{"objective.mccl_pool": "sum"}),  # a one-seed variant
         _row("biored", 20, "mtb+ce", 20),
     ]
     claim = _by_key(rows)["i"]
@@ -89,7 +89,7 @@ def test_best_choice_takes_the_highest_configuration_with_enough_seeds() -> None
     rows = [
         _row("biored", 20, "mtb+mccl", 10, seeds=(1, 2, 3)),
         _row("biored", 20, "mtb+mccl", 25, seeds=(1, 2, 3), **{"train.contrast_memory": False}),
-        _row("biored", 20, "mtb+mccl", 90, seeds=(1,), **{"train.mccl_pool": "sum"}),  # too few seeds to compete
+        _row("biored", 20, "mtb+mccl", 90, seeds=(1,), **{"objective.mccl_pool": "sum"}),  # too few seeds to compete
         _row("biored", 20, "mtb+ce", 20),
         # a method tried with one seed only competes among its one-seed configurations: 15 > 12
         _row("biored", 40, "mtb+mccl", 12, seeds=(1,)),

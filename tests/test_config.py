@@ -43,9 +43,9 @@ def test_missing_files_and_grids(tmp_path: Path) -> None:
 
 
 def test_overrides_validate_and_name_unknown_fields() -> None:
-    cfg = CcreConfig().with_overrides({"train.mccl_pool": "sum", "train.tau2": 0.05})
-    assert (cfg.train.mccl_pool, cfg.train.tau2) == ("sum", 0.05)
+    cfg = CcreConfig().with_overrides({"objective.mccl_pool": "sum", "objective.tau2": 0.05})
+    assert (cfg.objective.mccl_pool, cfg.objective.tau2) == ("sum", 0.05)
     with pytest.raises(ConfigError, match="unknown config field 'train.nope'"):
         CcreConfig().with_overrides({"train.nope": 1})
     with pytest.raises(ConfigError):
-        CcreConfig().with_overrides({"train.mccl_pool": "max"})
+        CcreConfig().with_overrides({"objective.mccl_pool": "max"})

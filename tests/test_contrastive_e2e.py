@@ -28,7 +28,7 @@ def mccl_checkpoint(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("mccl")
     train = read_documents(data_file("biored/Train.PubTator"))[:4]
     test = read_documents(data_file("biored/Test.PubTator"))[:3]
-    cfg = CcreConfig().with_overrides({**TINY, "train.objective": "mccl", "train.inference": "knn", "train.knn_k": 1})
+    cfg = CcreConfig().with_overrides({**TINY, "objective.name": "mccl", "inference.scorer": "knn", "inference.knn_k": 1})
     model = train_model(cfg, train, show_progress=False)
     model.save_pretrained(tmp / "ckpt")
     return tmp, train, test, model
@@ -108,7 +108,7 @@ def test_predict_inference_overrides_rescore_without_retraining(mccl_checkpoint,
     r = CliRunner().invoke(app, ["predict", "--model", str(tmp / "ckpt"), "-i", str(src), "-o", str(out), "--no-progress", *args])
     assert r.exit_code == 0, r.output
     model = RelationModel.from_pretrained(
-        tmp / "ckpt", inference={"train.inference": "mccl", "train.mccl_pool": "sum", "train.tau2": 0.05}
+        tmp / "ckpt", inference={"inference.scorer": "mccl", "objective.mccl_pool": "sum", "objective.tau2": 0.05}
     )
     assert (model.objective.inference, model.objective.pool, model.objective.tau2) == ("mccl", "sum", 0.05)
     expected = Predictor(model).predict(test)
@@ -129,26 +129,23 @@ def test_inference_overrides_refused_for_ce_and_unknown_fields(mccl_checkpoint, 
     ce = tmp_path / "ce"
     shutil.copytree(tmp / "ckpt", ce)
     config = json.loads((ce / "config.json").read_text())
-    config["train"]["objective"] = "ce"
+    config["objective"]["name"] = "ce"
     (ce / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="trained with cross-entropy"):
-        RelationModel.from_pretrained(ce, inference={"train.inference": "knn"})
+        RelationModel.from_pretrained(ce, inference={"inference.scorer": "knn"})
 
 
 def test_rescore_script_matches_predict_with_each_inference_mode(mccl_checkpoint) -> None:
-    import importlib.util
+    from ccre_study import rescore
 
     tmp, train, test, _ = mccl_checkpoint
-    spec = importlib.util.spec_from_file_location("rescore", Path(__file__).parents[1] / "benchmarks" / "rescore.py")
-    rescore = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rescore)
     record = {"checkpoint": str(tmp / "ckpt"), "dataset": "biored", "train_docs": len(train), "method": "plm+mccl",
               "encoder": "x", "seed": 1}
     lines = {r["overrides"]["predict"]: r for r in rescore.rescore(record, "dev", test, "0" * 40)}
     assert set(lines) == {"mccl-mean", "mccl-sum", "knn", "centroid"}
     assert all(r["dataset"] == "biored-dev" for r in lines.values())
     for mode, (inference, pool) in rescore.MODES.items():
-        model = RelationModel.from_pretrained(tmp / "ckpt", inference={"train.inference": inference, "train.mccl_pool": pool})
+        model = RelationModel.from_pretrained(tmp / "ckpt", inference={"inference.scorer": inference, "objective.mccl_pool": pool})
         assert lines[mode]["metrics"] == score_predictions(test, Predictor(model).predict(test), "biored"), mode
 
 
@@ -169,7 +166,7 @@ def test_contrast_memory_switches_the_training_candidates(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(MemoryObjective, "loss", spy)
     train = read_documents(data_file("biored/Train.PubTator"))[:2]
-    cfg = CcreConfig().with_overrides({**TINY, "train.epochs": 2, "train.objective": "mccl",
+    cfg = CcreConfig().with_overrides({**TINY, "train.epochs": 2, "objective.name": "mccl",
                                        "train.contrast_memory": contrast_memory})
     model = train_model(cfg, train, show_progress=False)
     assert seen and all(s == contrast_memory for s in seen)

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from formats_helpers import data_file
 
 from ccre.data.datasets import (
     DATASETS,
@@ -19,8 +20,6 @@ from ccre.data.datasets import (
     split_path,
 )
 from ccre.errors import ConfigError
-
-SHARED_SUMS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "SHA256SUMS"
 
 FAKE = {
     "Train.PubTator": b"1|t|train title\n1|a|train abstract\n\n",
@@ -101,9 +100,9 @@ def test_registry_layout() -> None:
     }
 
 
-@pytest.mark.skipif(not SHARED_SUMS.is_file(), reason="shared data not present")
 def test_known_checksums_match_reference_list() -> None:
-    listed = dict(reversed(line.split()) for line in SHARED_SUMS.read_text().splitlines() if line.strip())
+    sums = data_file("SHA256SUMS")
+    listed = dict(reversed(line.split()) for line in sums.read_text().splitlines() if line.strip())
     assert listed == KNOWN_SHA256
 
 

@@ -168,25 +168,22 @@ def test_typed_markers_write_each_type_after_its_start_marker(tokenizer) -> None
 
 
 def test_typed_markers_reach_the_model_and_a_mismatch_is_warned(tokenizer, tmp_path, caplog) -> None:
-    import json
-
-    from ccre.config import CcreConfig
+    from ccre.config import CcreConfig, ModelConfig
+    from ccre.modeling.checkpoint import save_encoder
     from ccre.modeling.relation_model import RelationModel
-    from ccre.training.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig
+    from ccre.training.pretraining.config import PretrainConfig
 
     config = CcreConfig().with_overrides({"encoder.typed_markers": True})
     space = LabelSpace.from_documents([_doc()])
-    model = RelationModel.create(config, space)
+    model = RelationModel.create(config.model, space)
     assert model.document_encoder.typed
     # an encoder pretrained without typed markers, finetuned with them: said, not silent
     encoder, tok = load_encoder("sentence-transformers/all-MiniLM-L6-v2")
-    encoder.save_pretrained(tmp_path)
-    tok.save_pretrained(tmp_path)
-    (tmp_path / PRETRAIN_INFO_FILE).write_text(json.dumps({"config": PretrainConfig().model_dump()}))
+    save_encoder(tmp_path, encoder, tok, None, ModelConfig(), {"config": PretrainConfig().model_dump()})
     with caplog.at_level("WARNING", logger="ccre.modeling.encoder"):
-        RelationModel.create(config.with_overrides({"encoder.name": str(tmp_path)}), space)
+        RelationModel.create(config.with_overrides({"encoder.name": str(tmp_path)}).model, space)
     assert "pretrained with typed_markers=False" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="ccre.modeling.encoder"):
-        RelationModel.create(config.with_overrides({"encoder.name": str(tmp_path), "encoder.typed_markers": False}), space)
+        RelationModel.create(config.with_overrides({"encoder.name": str(tmp_path), "encoder.typed_markers": False}).model, space)
     assert "typed_markers" not in caplog.text

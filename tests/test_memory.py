@@ -121,8 +121,9 @@ def test_hnsw_index_finds_most_true_neighbours_and_round_trips(tmp_path) -> None
     memory.add(vectors, np.eye(2, dtype=np.float32)[rng.integers(0, 2, 3000)])
     exact = memory.search(queries, 10)[1]
     stored = memory.vectors
-    (tmp_path / "ckpt").mkdir()
-    memory.save(tmp_path / "ckpt" / "memory")
+    from ccre.modeling.checkpoint import write_model_folder
+
+    write_model_folder(tmp_path / "ckpt", "relation-model", lambda folder: memory.save(folder / "memory"))
     result = CliRunner().invoke(app, ["memory", "index", "--model", str(tmp_path / "ckpt"), "--ef-search", "64"])
     assert result.exit_code == 0, result.output
     hnsw = EmbeddingMemory.load(tmp_path / "ckpt" / "memory")

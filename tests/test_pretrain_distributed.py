@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from ccre.modeling.pair import PAIR_EMBEDDER_FILE
+from ccre.modeling.checkpoint import PARTS
 
 SCRIPT = Path(__file__).parent / "pretrain_run.py"
 
@@ -36,6 +36,6 @@ def test_two_processes_match_one(tmp_path):
         for term in ("total", "mtb", "self", "mlm"):
             assert float(a[term]) == pytest.approx(float(b[term]), rel=1e-4, abs=1e-5), term
     # the second step's losses already depend on the first update; the final pair embedders agree too
-    s1, s2 = load_file(str(tmp_path / "one" / PAIR_EMBEDDER_FILE)), load_file(str(tmp_path / "two" / PAIR_EMBEDDER_FILE))
+    s1, s2 = load_file(str(tmp_path / "one" / PARTS["pair_embedder"])), load_file(str(tmp_path / "two" / PARTS["pair_embedder"]))
     for k in s1:
         assert (s1[k] - s2[k]).abs().max().item() < 1e-4, k

@@ -86,12 +86,12 @@ def test_same_seed_same_weights_and_metrics(files: dict[str, Path], straight: su
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_epoch(
     files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torch
 
     from ccre.config import CcreConfig
     from ccre.errors import CcreError
     from ccre.objectives.cross_entropy import CrossEntropyObjective
     from ccre.training.finetune import STATE_FILE, train_model
+    from ccre.training.loop import saved_step
 
     real = CrossEntropyObjective.loss
     calls = {"n": 0}
@@ -105,5 +105,39 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_epoch(
     config = CcreConfig.load(files["config"])
     with pytest.raises(CcreError, match="loss became nan at epoch 2, step 1"):
         train_model(config, read_documents(files["train"]), show_progress=False, state_dir=tmp_path)
-    state = torch.load(tmp_path / STATE_FILE, weights_only=False)
-    assert state["epoch"] == 0  # the state of the last good epoch is kept for --resume
+    assert saved_step(tmp_path / STATE_FILE) == 2  # the state of the last good epoch (2 steps) is kept for --resume
+
+
+def test_training_leaves_the_deterministic_setting_as_it_found_it(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train_model`` runs with the config's deterministic kernels and puts the caller's setting (and its
+    warn-only flag) back when it returns and when it raises."""
+    import torch
+
+    import ccre.training.finetune
+    from ccre.config import CcreConfig
+    from ccre.training.finetune import train_model
+
+    def setting() -> tuple[bool, bool]:
+        return torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+
+    config = CcreConfig.load(files["config"]).with_overrides({"train.epochs": 1})
+    docs = read_documents(files["train"])
+    caller = setting()
+    try:
+        torch.use_deterministic_algorithms(False)
+        train_model(config, docs, show_progress=False)
+        assert setting() == (False, False)
+
+        def fail(*args: object, **kwargs: object) -> None:
+            assert setting() == (True, True)  # the run's own setting: deterministic, warnings only
+            raise RuntimeError("stopped inside the training loop")
+
+        monkeypatch.setattr(ccre.training.finetune, "batch_loss", fail)
+        torch.use_deterministic_algorithms(True)
+        with pytest.raises(RuntimeError, match="stopped inside"):
+            train_model(config, docs, show_progress=False)
+        assert setting() == (True, False)
+    finally:
+        torch.use_deterministic_algorithms(caller[0], warn_only=caller[1])

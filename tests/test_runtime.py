@@ -16,21 +16,41 @@ def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def test_result_lines_do_not_make_the_tree_dirty(tmp_path: Path) -> None:
+def _repo_with_results(tmp_path: Path, results: str) -> str:
+    """A repository with a committed results file at ``results`` and one code file; its commit."""
     _git(tmp_path, "init", "-q")
-    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
-    (tmp_path / "benchmarks" / "results" / "study.jsonl").write_text("{}\n")
+    (tmp_path / results).parent.mkdir(parents=True)
+    (tmp_path / results).write_text("{}\n")
     (tmp_path / "code.py").write_text("x = 1\n")
     _git(tmp_path, "add", ".")
     _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
-    sha = _git(tmp_path, "rev-parse", "HEAD")
+    return _git(tmp_path, "rev-parse", "HEAD")
+
+
+def test_result_lines_do_not_make_the_tree_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CCRE_GIT_COMMIT", raising=False)
+    sha = _repo_with_results(tmp_path, "benchmarks/results/study.jsonl")
+    results = tmp_path / "benchmarks" / "results"
     sub = tmp_path / "benchmarks"  # asked from a subdirectory, as the installed package does
-    assert git_commit(sub) == sha
-    (tmp_path / "benchmarks" / "results" / "study.jsonl").write_text("{}\n{}\n")  # a benchmark appended a line
+    assert git_commit(sub, exclude=[results]) == sha
+    (results / "study.jsonl").write_text("{}\n{}\n")  # a benchmark appended a line
     (tmp_path / "notes.txt").write_text("untracked\n")
-    assert git_commit(sub) == sha
+    assert git_commit(sub, exclude=[results]) == sha
     (tmp_path / "code.py").write_text("x = 2\n")
-    assert git_commit(sub) == sha + "+dirty"
+    assert git_commit(sub, exclude=[results]) == sha + "+dirty"
+
+
+def test_only_the_folders_a_writer_names_are_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No folder is known to the library: an appended results file makes the tree dirty unless its writer
+    names its folder (any folder, relative to the working directory); a path outside the repository is
+    ignored, and so is the repository's own top (which would hide every change)."""
+    monkeypatch.delenv("CCRE_GIT_COMMIT", raising=False)
+    sha = _repo_with_results(tmp_path, "runs/bench/mine.jsonl")
+    (tmp_path / "runs" / "bench" / "mine.jsonl").write_text("{}\n{}\n")
+    assert git_commit(tmp_path) == sha + "+dirty"
+    monkeypatch.chdir(tmp_path / "runs")
+    assert git_commit(tmp_path, exclude=["bench"]) == sha
+    assert git_commit(tmp_path, exclude=[tmp_path.parent / "elsewhere", tmp_path]) == sha + "+dirty"
 
 
 def test_outside_a_repository_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,6 @@ end to end (``--quick``: every part, in subprocesses, into temporary result file
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -20,10 +19,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
 
 @pytest.fixture(scope="module")
 def speed():
-    spec = importlib.util.spec_from_file_location("ccre_bench_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import ccre_study.speed
+
+    return ccre_study.speed
 
 
 def test_blockwise_ground_truth_equals_faiss_exact(speed) -> None:
@@ -42,9 +40,8 @@ def test_blockwise_ground_truth_equals_faiss_exact(speed) -> None:
 def test_peak_rss_sees_an_allocation() -> None:
     # in a fresh process: in this one, memory freed by earlier tests may be reused without growing the RSS
     code = (
-        "import importlib.util, json, numpy as np\n"
-        f"spec = importlib.util.spec_from_file_location('s', {str(SCRIPT)!r})\n"
-        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "import json, numpy as np\n"
+        "import ccre_study.speed as m\n"
         "with m.PeakRSS() as mem:\n"
         "    block = np.ones(64 * 1024 * 1024 // 8)\n"
         "    del block\n"

@@ -220,7 +220,7 @@ def test_contrastive_scoring_chunks_by_memory_size(model, biored_docs, monkeypat
     import ccre.inference.predictor
 
     torch.manual_seed(0)
-    mccl = RelationModel.create(CcreConfig().with_overrides({**TINY, "train.objective": "mccl"}), model.space).eval()
+    mccl = RelationModel.create(CcreConfig().with_overrides({**TINY, "objective.name": "mccl"}), model.space).eval()
     mccl.set_memory(build_memory(mccl, biored_docs[5:7]))
     docs = biored_docs[:2]
     whole = Predictor(mccl, pair_chunk=10**9).predict(docs)
@@ -229,3 +229,26 @@ def test_contrastive_scoring_chunks_by_memory_size(model, biored_docs, monkeypat
     key = lambda p: (p.head, p.tail, p.type, p.novel)  # noqa: E731
     assert [[key(p) for p in d] for d in chunked] == [[key(p) for p in d] for d in whole]
     assert [p.score for d in chunked for p in d] == pytest.approx([p.score for d in whole for p in d], abs=1e-5)
+
+
+def test_the_library_leaves_the_allocator_alone_and_ccre_predict_sets_it(model, biored_docs, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    """``mallopt`` is process-wide and stays set: a library call (``predict_path``, ``predict_file``) does not
+    call it unless asked; ``ccre predict`` calls it for its own process."""
+    import ccre.utils.runtime
+
+    asked: list[str] = []
+
+    def libc(name: str):
+        asked.append(name)
+        return (lambda *args: 1) if name == "mallopt" else None  # this test process's allocator stays as it is
+
+    monkeypatch.setattr(ccre.utils.runtime, "_libc", libc)
+    src = _pubtator(tmp_path, "in.pubtator", biored_docs[:2])
+    predict_path(Predictor(model, batch_size=2), src, tmp_path / "out.pubtator", chunk_size=1)
+    assert "mallopt" not in asked
+    model.save_pretrained(tmp_path / "ckpt")
+    r = CliRunner().invoke(app, ["predict", "--model", str(tmp_path / "ckpt"), "-i", str(src), "-o",
+                                 str(tmp_path / "cli.pubtator"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "mallopt" in asked

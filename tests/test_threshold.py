@@ -136,7 +136,7 @@ def test_calibrated_margin_on_real_redocred_documents() -> None:
     calibration does for trained models is measured by the study, ``benchmarks/results/study.jsonl``.)"""
     docs = read_documents(data_file("redocred/dev_revised.json"))
     train, test = docs[:6], docs[6:9]
-    config = CcreConfig().with_overrides({"data.dataset": "redocred", "train.objective": "mccl",
+    config = CcreConfig().with_overrides({"data.dataset": "redocred", "objective.name": "mccl",
                                           "encoder.max_length": 256, "encoder.window_overlap": 64})
     space = LabelSpace.from_documents(train)
     assert space.multi_label

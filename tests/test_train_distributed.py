@@ -55,7 +55,7 @@ def _train(files: dict[str, Path], launcher: list[str], out: Path, objective: st
 def test_two_processes_match_one(files: dict[str, Path], objective: str) -> None:
     one = _train(files, [sys.executable, "-m"], files["dir"] / f"one-{objective}", objective)
     two = _train(files, LAUNCH, files["dir"] / f"two-{objective}", objective)
-    for part in ("heads.safetensors", "encoder/model.safetensors"):
+    for part in ("heads.safetensors", "pair_embedder.safetensors", "encoder/model.safetensors"):
         a, b = load_file(files["dir"] / f"one-{objective}" / part), load_file(files["dir"] / f"two-{objective}" / part)
         assert a.keys() == b.keys()
         moved = max((a[k] - b[k]).abs().max().item() for k in a)

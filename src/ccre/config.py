@@ -1,7 +1,11 @@
-"""One validated configuration object that holds every hyperparameter of a run.
+"""Validated configuration, one section per concern.
 
-The config is saved next to every checkpoint (``config.json``) and can be loaded from YAML or JSON with
-``--config``; command-line options override single fields.
+- :class:`ModelConfig` is what a trained model is (``encoder``, ``objective``, ``inference``) and is saved with it;
+- :class:`CcreConfig` adds how a run trains (``train``) and on which documents (``data``): the run's record.
+
+Configs load from YAML or JSON (``--config``); ``--set section.field=value`` and the commands' options override
+single fields (:meth:`ModelConfig.with_overrides`). The option types and help texts of the command line come from
+here (:data:`ObjectiveName`, ..., :func:`describe`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ccre.errors import ConfigError
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+ObjectiveName = Literal["ce", "supcon", "mccl"]
+ScorerName = Literal["mccl", "knn", "centroid"]
+MCCLPool = Literal["mean", "sum"]
+NAMargin = Literal["zero", "calibrated"]
+DatasetName = Literal["biored", "redocred"]
 
 
 def read_mapping(path: str | Path, what: str) -> dict:
@@ -60,33 +69,40 @@ class EncoderConfig(_Section):
         return self
 
 
-class TrainConfig(_Section):
-    """The finetuning loop."""
+class ObjectiveConfig(_Section):
+    """What the pair embedding is trained for (saved with the model)."""
 
-    objective: Literal["ce", "supcon", "mccl"] = Field(
+    name: ObjectiveName = Field(
         "ce", description="ce: softmax classifier; supcon: supervised contrastive; mccl: multi-center contrastive"
     )
     tau: float = Field(0.1, gt=0, description="temperature of SupCon, and tau1 (over class scores) of MCCL")
     tau2: float = Field(0.2, gt=0, description="MCCL: temperature inside a class (small: nearest instance; large: mean)")
-    mccl_pool: Literal["mean", "sum"] = Field(
-        "mean", description="MCCL: average (1/|S_r|, the issue's formula) or sum over a relation's instances "
+    mccl_pool: MCCLPool = Field(
+        "mean", description="MCCL: average (1/|S_r|, the paper's formula) or sum over a relation's instances "
         "(a variant that weighs each relation by its training frequency)"
     )
-    inference: Literal["mccl", "knn", "centroid"] = Field(
+    na_keep: float = Field(1.0, gt=0, le=1, description="fraction of no-relation anchors kept in contrastive losses")
+    novelty_weight: float = Field(1.0, ge=0, description="weight of the novelty head's loss (BioRED)")
+
+
+class InferenceConfig(_Section):
+    """How a trained contrastive model scores and decides pairs (saved with the model; ``predict`` may override
+    it without retraining)."""
+
+    scorer: ScorerName = Field(
         "mccl", description="how contrastive models score a pair against the memory of training instances"
     )
-    knn_k: int = Field(5, ge=1, description="neighbours that vote in kNN inference")
-    na_margin: Literal["zero", "calibrated"] = Field(
+    knn_k: int = Field(5, ge=1, description="neighbours that vote in kNN scoring")
+    na_margin: NAMargin = Field(
         "calibrated", description="multi-label contrastive models predict a relation when its score beats "
         "no-relation's by more than a margin: zero, or calibrated for F1 on the training documents, each scored "
         "against the others (ccre.inference.threshold)"
     )
-    na_keep: float = Field(1.0, gt=0, le=1, description="fraction of no-relation anchors kept in contrastive losses")
-    contrast_memory: bool = Field(
-        True, description="contrastive objectives compare each anchor with a memory of every training instance "
-        "(embedded again each epoch) besides its batch; false: with its batch only (the memory is then built once, "
-        "after training, for inference)"
-    )
+
+
+class TrainConfig(_Section):
+    """The finetuning loop (recorded with the run, not saved with the model)."""
+
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(4, ge=1, description="documents per step")
     lr: float = Field(5e-5, gt=0, description="learning rate of the encoder")
@@ -98,13 +114,17 @@ class TrainConfig(_Section):
     deterministic: bool = Field(
         True, description="deterministic kernels: the same seed gives bit-identical weights (and resumes exactly)"
     )
-    novelty_weight: float = Field(1.0, ge=0, description="weight of the novelty head's loss (BioRED)")
+    contrast_memory: bool = Field(
+        True, description="contrastive objectives compare each anchor with a memory of every training instance "
+        "(embedded again each epoch) besides its batch; false: with its batch only (the memory is then built once, "
+        "after training, for inference)"
+    )
 
 
 class DataConfig(_Section):
     """Which documents to train on."""
 
-    dataset: Literal["biored", "redocred"] | None = "biored"
+    dataset: DatasetName | None = "biored"
     train: str | None = Field(None, description="training file; default: the dataset's training split")
     test: str | None = Field(None, description="evaluation file; default: the dataset's test split")
     train_docs: int | None = Field(20, ge=1, description="number of training documents (seeded subset)")
@@ -117,10 +137,41 @@ class DataConfig(_Section):
         return self
 
 
-class CcreConfig(_Section):
-    """Everything a run needs; ``ccre train --config FILE`` reads it, checkpoints store it."""
+#: the fields of a trained model that change only how it scores pairs: ``predict`` may override them
+SCORING_FIELDS = ("inference.scorer", "inference.knn_k", "inference.na_margin", "objective.mccl_pool", "objective.tau2")
+
+
+class ModelConfig(_Section):
+    """What a trained model is: its encoding, its objective and how it scores pairs (``config.json`` of a
+    checkpoint)."""
 
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelConfig:
+        return _validated(cls, read_mapping(path, "model config"), str(path))
+
+    def save(self, path: str | Path) -> None:
+        from ccre.utils.io import atomic_write_text
+
+        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
+
+    @property
+    def model(self) -> ModelConfig:
+        """The sections saved with a trained model (of a :class:`CcreConfig`, its model part)."""
+        return ModelConfig(encoder=self.encoder, objective=self.objective, inference=self.inference)
+
+    def with_overrides(self, overrides: dict[str, object]) -> ModelConfig:
+        """A copy with dotted-key overrides (``{"inference.scorer": "knn"}``) applied and validated."""
+        return _validated(type(self), _override(self.model_dump(), overrides), "options")
+
+
+class CcreConfig(ModelConfig):
+    """Everything a run needs: the model's sections plus the training loop and the data selection.
+    ``ccre train --config FILE`` reads it; a checkpoint stores its :attr:`model` part, the run's record the rest."""
+
     train: TrainConfig = Field(default_factory=TrainConfig)
     data: DataConfig = Field(default_factory=DataConfig)
 
@@ -131,25 +182,42 @@ class CcreConfig(_Section):
 
     @classmethod
     def parse(cls, raw: dict, source: str = "config") -> CcreConfig:
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(f"{source}: {problems}") from None
+        return _validated(cls, raw, source)
 
-    def save(self, path: str | Path) -> None:
-        from ccre.utils.io import atomic_write_text
 
-        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
 
-    def with_overrides(self, overrides: dict[str, object]) -> CcreConfig:
-        """A copy with dotted-key overrides (``{"train.epochs": 5}``) applied and validated."""
-        raw = self.model_dump()
-        for key, value in overrides.items():
-            section, _, field = key.partition(".")
-            if section not in raw or field not in raw[section]:
-                raise ConfigError(f"unknown config field {key!r}")
-            raw[section][field] = value
-        return self.parse(raw, source="options")
+def _validated(cls, raw: dict, source: str):
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def _override(raw: dict, overrides: dict[str, object]) -> dict:
+    for key, value in overrides.items():
+        section, _, field = key.partition(".")
+        if section not in raw or not isinstance(raw[section], dict) or field not in raw[section]:
+            known = ", ".join(f"{s}.*" for s, v in raw.items() if isinstance(v, dict))
+            raise ConfigError(f"unknown config field {key!r} (sections: {known})")
+        raw[section][field] = value
+    return raw
+
+
+def parse_assignments(items: list[str] | None, option: str = "--set") -> dict[str, object]:
+    """``["train.lr=3e-5", "encoder.typed_markers=true"]`` as ``{"train.lr": 3e-05, ...}`` (values read as
+    YAML scalars)."""
+    result: dict[str, object] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} takes KEY=VALUE, got {item!r}")
+        result[key.strip()] = yaml.safe_load(value)
+    return result
+
+
+def describe(key: str) -> str:
+    """The description of a dotted config field (``"objective.tau"``), for command-line help."""
+    section, _, name = key.partition(".")
+    info = CcreConfig.model_fields[section].annotation.model_fields[name]
+    return info.description or name.replace("_", " ")

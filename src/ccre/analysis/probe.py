@@ -32,12 +32,13 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
-from ccre.config import CcreConfig, EncoderConfig
+from ccre.config import EncoderConfig, ModelConfig
 from ccre.data.documents import Document
 from ccre.data.labels import LabelSpace
 from ccre.errors import ConfigError
 from ccre.evaluation.scoring import Scheme, score_predictions
 from ccre.inference.predictor import relations_from_decisions
+from ccre.modeling.checkpoint import read_manifest
 from ccre.modeling.embedding import embed_encoded, embed_labelled
 from ccre.modeling.memory import EmbeddingMemory, centroid_scores, knn_scores
 from ccre.modeling.relation_model import RelationModel
@@ -109,14 +110,15 @@ def load_for_embedding(
     ``encoder`` says (markers, windows; its ``name`` is replaced by ``name_or_path``);
     ``fresh_pair_embedder`` leaves out the pair embedder of a ``ccre pretrain`` output (only its encoder is
     used, under a seeded, untrained pair embedder)."""
-    if (Path(name_or_path) / "heads.safetensors").exists():
+    manifest = read_manifest(name_or_path) if Path(name_or_path).is_dir() else None
+    if manifest is not None and manifest.kind == "relation-model":
         if fresh_pair_embedder:
             raise ConfigError(f"{name_or_path} is a finetuned checkpoint: --fresh-pair-embedder applies to "
                               "encoders and ccre pretrain outputs")
         return RelationModel.from_pretrained(name_or_path, pick_device(device))
     seed_everything(seed)
     encoder = (encoder or EncoderConfig()).model_copy(update={"name": str(name_or_path)})
-    config = CcreConfig(encoder=encoder)
+    config = ModelConfig(encoder=encoder)
     model = RelationModel.create(config, space, pretrained_pair_embedder=not fresh_pair_embedder)
     return model.to(pick_device(device)).eval()
 

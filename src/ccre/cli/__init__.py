@@ -4,7 +4,17 @@
 commands on import.
 """
 
-from ccre.cli import bench, data, evaluate, memory, plot, predict, pretrain, probe, train  # noqa: F401  (registration)
+from ccre.cli import (  # noqa: F401  (registration)
+    bench,
+    data,
+    evaluate,
+    memory,
+    plot,
+    predict,
+    pretrain,
+    probe,
+    train,
+)
 from ccre.cli.app import app
 
 __all__ = ["app"]

@@ -6,15 +6,19 @@ here imports a command module.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from datetime import datetime
 from enum import Enum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from ccre.errors import CcreError
 
@@ -25,35 +29,48 @@ memory_app = typer.Typer(no_args_is_help=True, help="The memory of labelled inst
 app.add_typer(memory_app, name="memory")
 plot_app = typer.Typer(no_args_is_help=True, help="Plots of pair embeddings.")
 app.add_typer(plot_app, name="plot")
-console = Console(stderr=True)
-out = Console()
 
 
-class Dataset(str, Enum):
-    biored = "biored"
-    redocred = "redocred"
+class _Console(Console):
+    """A rich console that wraps for a terminal only. Written to a file or a pipe (``ccre data validate F >
+    log``), a message stays on one line however long it is (a document's title, a path) and a table is as wide
+    as its cells, so that the log can be searched line by line. An explicit width (``$COLUMNS``) still wins."""
+
+    UNWRAPPED = 10_000
+    """The width, in columns, of a console that is not a terminal."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self.is_terminal or self._width is not None:
+            return size
+        return ConsoleDimensions(self.UNWRAPPED, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+        if not self.is_terminal:
+            if soft_wrap is None and all(isinstance(o, (str, Text)) for o in objects):
+                soft_wrap = True  # a message longer than any width stays one line too
+            objects = tuple(_one_line_title(o) for o in objects)
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
 
 
-class Objective(str, Enum):
-    ce = "ce"
-    supcon = "supcon"
-    mccl = "mccl"
+def _one_line_title(renderable: Any) -> Any:
+    """``renderable``, but a table's text title as one line (rich wraps a title to the table's width)."""
+    if not isinstance(renderable, Table) or not isinstance(renderable.title, str):
+        return renderable
+    title = Text.from_markup(renderable.title, overflow="ignore")
+    title.no_wrap = True
+    table = copy.copy(renderable)
+    table.title = title
+    return table
 
 
-class Inference(str, Enum):
-    mccl = "mccl"
-    knn = "knn"
-    centroid = "centroid"
-
-
-class Pool(str, Enum):
-    mean = "mean"
-    sum = "sum"
-
-
-class NAMargin(str, Enum):
-    zero = "zero"
-    calibrated = "calibrated"
+console = _Console(stderr=True)
+out = _Console()
 
 
 class Format(str, Enum):
@@ -63,16 +80,26 @@ class Format(str, Enum):
     docred = "docred"
 
 
+class _LogHandler(RichHandler):
+    """rich's log lines on a terminal; elsewhere one plain line a record (time, level, message), which rich's
+    own layout would pad and fold to the console's width."""
+
+    def render(self, *, record, traceback, message_renderable):  # noqa: ANN001, ANN201 (RichHandler's signature)
+        if self.console.is_terminal or traceback is not None:
+            return super().render(record=record, traceback=traceback, message_renderable=message_renderable)
+        when = datetime.fromtimestamp(record.created).strftime(getattr(self.formatter, "datefmt", None) or "[%X]")
+        return Text.assemble(when, " ", self.get_level_text(record), " ", message_renderable)
+
+
 def _setup_logging() -> None:
     """ccre's progress messages to stderr through rich; transformers' own bars and warnings kept out."""
     import logging
 
     import transformers
-    from rich.logging import RichHandler
 
     logging.basicConfig(
         level=logging.INFO, format="%(message)s", datefmt="[%X]",
-        handlers=[RichHandler(console=console, show_path=False)],
+        handlers=[_LogHandler(console=console, show_path=False)],
     )
 
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
@@ -107,6 +134,11 @@ PrecisionOpt = Annotated[
 ]
 
 
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="config field SECTION.FIELD=VALUE (sections: encoder, objective, inference, train, "
+                 "data), e.g. train.lr=3e-5; repeatable, applied last"),
+]
 DataDir = Annotated[
     Optional[Path],
     typer.Option(help="data directory (default: $CCRE_DATA_DIR, then ./data, then ../shared/data)"),

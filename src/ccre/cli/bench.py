@@ -8,7 +8,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ccre.cli.app import DataDir, PrecisionChoice, PrecisionOpt, app, console, friendly_errors, out
+from ccre.cli.app import (
+    DataDir,
+    PrecisionChoice,
+    PrecisionOpt,
+    app,
+    console,
+    friendly_errors,
+    out,
+)
 from ccre.errors import ConfigError
 
 bench_app = typer.Typer(
@@ -29,15 +37,20 @@ def _csv(text: str | None, cast=str) -> list | None:
 
 
 def _assignments(items: list[str] | None, option: str) -> dict[str, Any]:
-    import yaml
+    from ccre.config import parse_assignments
 
-    result: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{option} takes KEY=VALUE, got {item!r}")
-        result[key.strip()] = yaml.safe_load(value)
-    return result
+    return parse_assignments(items, option)
+
+
+def default_results(name: str) -> Path:
+    """Where the lines of a grid that names no ``results`` file go: ``runs/bench/<name>.jsonl``, beside the
+    cells' scratch space of the default ``--work-dir``."""
+    return Path("runs") / "bench" / f"{name}.jsonl"
+
+
+def default_report_dir(results: Path) -> Path:
+    """``ccre bench report``'s folder when no ``--out`` is given: beside the results file, named after it."""
+    return results.with_name(f"{results.stem}-report")
 
 
 def build_grid(
@@ -86,12 +99,12 @@ def bench(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="config override KEY=VALUE, e.g. train.lr=3e-5 (repeatable)")] = None,
     pretrain_set: Annotated[Optional[list[str]], typer.Option("--pretrain-set", help="PretrainConfig field KEY=VALUE, e.g. max_steps=200 (repeatable)")] = None,
     pretrained: Annotated[Optional[Path], typer.Option(help="an existing `ccre pretrain` output to use as the mtb encoder")] = None,
-    results: Annotated[Optional[Path], typer.Option(help="JSONL results file (default: the grid's, else benchmarks/results/<name>.jsonl)")] = None,
+    results: Annotated[Optional[Path], typer.Option(help="JSONL results file, appended to (default: the grid file's `results`, else runs/bench/<name>.jsonl)")] = None,
     name: Annotated[Optional[str], typer.Option(help="grid name (recorded in every line)")] = None,
     work_dir: Annotated[Path, typer.Option(help="scratch space for the cells' checkpoints")] = Path("runs/bench"),
     pretrained_cache: Annotated[Path, typer.Option(help="where pretrained encoders are built and cached")] = Path("runs/pretrained"),
     keep_checkpoints: Annotated[bool, typer.Option(help="keep each cell's checkpoint in --work-dir")] = False,
-    dry_run: Annotated[bool, typer.Option(help="list the cells still to run and the estimated CPU time; run nothing")] = False,
+    dry_run: Annotated[bool, typer.Option(help="list the cells still to run and their estimated time (from the grid's costs, else from the results file's finished cells); run nothing")] = False,
     data_dir: DataDir = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if present)")] = None,
     progress: Annotated[bool, typer.Option(help="show training progress bars inside each cell")] = False,
@@ -100,13 +113,19 @@ def bench(
     """Run a benchmark grid; finished cells are skipped, so rerunning resumes an interrupted run.
 
     `ccre bench --dataset biored --sizes 4,20,40 --methods plm+ce,mtb+mccl --seeds 1,2,3 --results FILE`;
-    `ccre bench report FILE... --out DIR` writes the table and plots.
+    `ccre bench report FILE...` writes the table and plots (to FILE-report/ beside the first FILE, or --out DIR).
     """
     if ctx.invoked_subcommand is not None:
         return
     from ccre.experiments.grid import expand
     from ccre.experiments.records import finished_keys
-    from ccre.experiments.runner import BenchContext, _duration, estimate_seconds, run_grid
+    from ccre.experiments.runner import (
+        BenchContext,
+        _duration,
+        bench_costs,
+        estimate_seconds,
+        run_grid,
+    )
 
     if grid is None and dataset is None and sizes is None:
         out.print(ctx.get_help())
@@ -114,7 +133,7 @@ def bench(
     spec = build_grid(grid, dataset=dataset, sizes=sizes, methods=methods, seeds=seeds, probe_encoders=probe_encoders,
                       epochs=epochs, overrides=_assignments(set_, "--set"),
                       pretrain=_assignments(pretrain_set, "--pretrain-set"), pretrained=pretrained, name=name)
-    results_path = results or Path(spec.results or f"benchmarks/results/{spec.name}.jsonl")
+    results_path = results or (Path(spec.results) if spec.results else default_results(spec.name))
     log = lambda message: console.print(message, highlight=False)  # noqa: E731
     if dry_run:
         cells = expand(spec)
@@ -122,11 +141,12 @@ def bench(
         pending = [c for c in cells if not all(k in done for k in c.keys)]
         for cell in pending:
             out.print(cell.label, highlight=False)
-        total = estimate_seconds(spec, pending, pretrained_cache=pretrained_cache)
+        costs, source = bench_costs(spec, results_path)
+        total = estimate_seconds(spec, pending, costs=costs, pretrained_cache=pretrained_cache)
+        pretraining = total.seconds - estimate_seconds(spec, pending, costs=costs, pretraining=False).seconds
         out.print(
             f"{len(cells)} cells, {len(cells) - len(pending)} done in {results_path}, {len(pending)} to run; "
-            f"estimated CPU time on 2 cores: {_duration(total)} "
-            f"(pretraining still to run included: {_duration(total - estimate_seconds(spec, pending, pretraining=False))})",
+            f"estimated time: {total}, pretraining still to run included ({_duration(pretraining)}), {source}",
             highlight=False,
         )
         return
@@ -135,14 +155,16 @@ def bench(
                            show_progress=progress, precision=precision.value, log=log)
     summary = run_grid(spec, results_path, context=context, log=log)
     console.print(f"{summary.ran} cell(s) run, {summary.skipped} skipped; results in {results_path}; "
-                  f"report: ccre bench report {results_path} --out DIR", highlight=False)
+                  f"report: ccre bench report {results_path}", highlight=False)
 
 
 @bench_app.command("report")
 @friendly_errors
 def report(
     results: Annotated[list[Path], typer.Argument(help="JSONL results files (ccre bench, ccre train/probe --results)")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="directory for table.md and the PNG plots")] = Path("benchmarks/study"),
+    out_dir: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="directory for table.md and the PNG plots (default: beside the first results file, "
+        "named after it: runs/bench/study.jsonl gives runs/bench/study-report)")] = None,
 ) -> None:
     """Mean ± std over seeds per data set x size x method (table.md), wall times, and plots."""
     from ccre.experiments.report import write_report
@@ -150,5 +172,5 @@ def report(
     missing = [str(p) for p in results if not p.exists()]
     if missing:
         raise ConfigError(f"no such results file: {', '.join(missing)}")
-    for path in write_report(results, out_dir):
+    for path in write_report(results, out_dir or default_report_dir(results[0])):
         console.print(f"wrote {path}", highlight=False)

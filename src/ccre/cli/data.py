@@ -8,21 +8,29 @@ from typing import Annotated, Optional
 
 import typer
 
-from ccre.cli.app import DataDir, Dataset, Format, console, data_app, friendly_errors, out
+from ccre.cli.app import (
+    DataDir,
+    Format,
+    console,
+    data_app,
+    friendly_errors,
+    out,
+)
+from ccre.config import DatasetName
 from ccre.errors import CcreError
 
 
 @data_app.command("download")
 @friendly_errors
 def data_download(
-    dataset: Annotated[Dataset, typer.Argument(help="biored or redocred")],
+    dataset: Annotated[DatasetName, typer.Argument(help="biored or redocred")],
     data_dir: Annotated[Path, typer.Option(help="where to install it")] = Path("data"),
 ) -> None:
     """Fetch an official release, verify its checksums and unpack it where ccre looks for data."""
     from ccre.data.datasets import download
 
-    download(dataset.value, data_dir)
-    console.print(f"{dataset.value} installed under {data_dir}")
+    download(dataset, data_dir)
+    console.print(f"{dataset} installed under {data_dir}")
 
 
 @data_app.command("where")

@@ -36,11 +36,13 @@ def memory_index(
     ef_search: Annotated[int, typer.Option(min=1, help="hnsw: search beam width (larger: slower, more exact)")] = 128,
 ) -> None:
     """Rebuild a trained model's memory index: HNSW for fast approximate kNN over large memories."""
+    from ccre.modeling.checkpoint import require_manifest
     from ccre.modeling.memory import EmbeddingMemory
 
     if kind not in ("exact", "hnsw"):
         raise CcreError(f"--kind must be exact or hnsw, not {kind!r}")
-    memory = EmbeddingMemory.load(model / "memory")
+    path = require_manifest(model, "relation-model").path("memory")
+    memory = EmbeddingMemory.load(path)
     memory.reindex(kind, ef_search=ef_search)  # type: ignore[arg-type]
-    memory.save(model / "memory")
+    memory.save(path)
     console.print(f"memory of {model}: {len(memory)} instances, {kind} index")

@@ -10,9 +10,6 @@ import typer
 
 from ccre.cli.app import (
     Format,
-    Inference,
-    NAMargin,
-    Pool,
     PrecisionChoice,
     PrecisionOpt,
     _print_skip,
@@ -20,6 +17,7 @@ from ccre.cli.app import (
     console,
     friendly_errors,
 )
+from ccre.config import MCCLPool, NAMargin, ScorerName, describe
 
 
 @app.command()
@@ -41,15 +39,14 @@ def predict(
     explain: Annotated[
         int, typer.Option(help="write OUTPUT.explain.jsonl: for each prediction its K nearest training instances")
     ] = 0,
-    inference: Annotated[
-        Optional[Inference], typer.Option(help="contrastive models: score by mccl, knn or centroid (default: as trained)")
-    ] = None,
-    knn_k: Annotated[Optional[int], typer.Option(help="contrastive models: neighbours of knn inference", min=1)] = None,
-    mccl_pool: Annotated[Optional[Pool], typer.Option(help="contrastive models: mean or sum in the mccl score")] = None,
-    tau2: Annotated[Optional[float], typer.Option(help="contrastive models: temperature of the mccl score")] = None,
-    na_margin: Annotated[Optional[NAMargin], typer.Option(
-        help="multi-label contrastive models: a relation must beat no-relation by zero or by the margin calibrated "
-        "on the training documents")] = None,
+    inference: Annotated[Optional[ScorerName], typer.Option(
+        help=describe("inference.scorer") + " (default: as trained)")] = None,
+    knn_k: Annotated[Optional[int], typer.Option(help=describe("inference.knn_k"), min=1)] = None,
+    mccl_pool: Annotated[Optional[MCCLPool], typer.Option(help=describe("objective.mccl_pool"))] = None,
+    tau2: Annotated[Optional[float], typer.Option(help=describe("objective.tau2"))] = None,
+    na_margin: Annotated[Optional[NAMargin], typer.Option(help=describe("inference.na_margin"))] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="scoring field SECTION.FIELD=VALUE of ccre.config.SCORING_FIELDS (repeatable)")] = None,
     precision: PrecisionOpt = PrecisionChoice.auto,
 ) -> None:
     """Predict relations and write them in the input's own format.
@@ -63,18 +60,19 @@ def predict(
     and are loaded whole. Each output file appears only when complete (written under a temporary name,
     then renamed).
     """
+    from ccre.config import parse_assignments
     from ccre.inference.predictor import Predictor
     from ccre.inference.streaming import predict_path
     from ccre.modeling.relation_model import RelationModel
-    from ccre.utils.runtime import pick_device
+    from ccre.utils.runtime import map_large_buffers, pick_device
 
     relation_model = RelationModel.from_pretrained(model, pick_device(device), inference={
-        "train.inference": inference.value if inference else None, "train.knn_k": knn_k,
-        "train.mccl_pool": mccl_pool.value if mccl_pool else None, "train.tau2": tau2,
-        "train.na_margin": na_margin.value if na_margin else None,
+        "inference.scorer": inference, "inference.knn_k": knn_k, "objective.mccl_pool": mccl_pool,
+        "objective.tau2": tau2, "inference.na_margin": na_margin, **parse_assignments(set_),
     })
     relation_model.precision = precision.value
     predictor = Predictor(relation_model, batch_size, explain_k=explain)
+    map_large_buffers()  # this process's allocator: each chunk's peak memory stays level (the library leaves it)
     summary = predict_path(
         predictor, input, output, fmt.value if fmt else None, chunk_size=chunk_size, lenient=lenient,
         on_skip=_print_skip, explain=bool(explain), show_progress=progress,

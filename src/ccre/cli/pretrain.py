@@ -10,7 +10,16 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ccre.cli.app import DataDir, PrecisionChoice, PrecisionOpt, _print_skip, app, console, friendly_errors, out
+from ccre.cli.app import (
+    DataDir,
+    PrecisionChoice,
+    PrecisionOpt,
+    _print_skip,
+    app,
+    console,
+    friendly_errors,
+    out,
+)
 from ccre.errors import ConfigError
 
 FilesArg = Annotated[

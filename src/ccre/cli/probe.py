@@ -9,10 +9,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from ccre.cli.app import DataDir, Dataset, PrecisionChoice, PrecisionOpt, _metrics_table, app, friendly_errors, out
+from ccre.cli.app import (
+    DataDir,
+    PrecisionChoice,
+    PrecisionOpt,
+    _metrics_table,
+    app,
+    friendly_errors,
+    out,
+)
+from ccre.config import DatasetName
 
 
-def _train_test(dataset: Optional[Dataset], train_file, test_file, train_docs: int, seed: int, data_dir):
+def _train_test(dataset: Optional[DatasetName], train_file, test_file, train_docs: int, seed: int, data_dir):
     """Training subset and test documents from a data set or explicit files (as ``ccre train`` picks them)."""
     from ccre.config import CcreConfig
     from ccre.data.formats import read_documents
@@ -20,7 +29,7 @@ def _train_test(dataset: Optional[Dataset], train_file, test_file, train_docs: i
 
     cfg = CcreConfig().with_overrides(
         {
-            "data.dataset": dataset.value if dataset else (None if train_file else "biored"),
+            "data.dataset": dataset if dataset else (None if train_file else "biored"),
             "data.train": str(train_file) if train_file else None,
             "data.test": str(test_file) if test_file else None,
             "data.train_docs": train_docs,
@@ -35,7 +44,7 @@ def _train_test(dataset: Optional[Dataset], train_file, test_file, train_docs: i
 @friendly_errors
 def probe(
     model: Annotated[str, typer.Option(help="encoder (name, path, ccre pretrain output) or checkpoint")] = "sentence-transformers/all-MiniLM-L6-v2",
-    dataset: Annotated[Optional[Dataset], typer.Option()] = None,
+    dataset: Annotated[Optional[DatasetName], typer.Option()] = None,
     train_file: Annotated[Optional[Path], typer.Option("--train")] = None,
     test_file: Annotated[Optional[Path], typer.Option("--test")] = None,
     train_docs: Annotated[int, typer.Option(help="training documents the probes are fit on")] = 20,
@@ -63,7 +72,7 @@ def probe(
     from ccre.evaluation.scoring import scheme_for_format
     from ccre.experiments.grid import short_hash
     from ccre.experiments.records import result_record
-    from ccre.training.pretraining.config import is_pretrain_output
+    from ccre.modeling.checkpoint import is_pretrained_encoder
     from ccre.utils.io import append_jsonl
     from ccre.utils.runtime import git_commit
 
@@ -79,11 +88,11 @@ def probe(
                  **({"encoder.typed_markers": True} if typed_markers else {})}
     variant = {"overrides": overrides, "overrides_hash": "fresh-pair" if list(overrides) == ["probe.pair_embedder"]
                else short_hash(overrides, 10)} if overrides else {}
-    encoder_kind = "mtb" if is_pretrain_output(model) else "plm"
+    encoder_kind = "mtb" if is_pretrained_encoder(model) else "plm"
     for method, metrics in scores.items():
         if results:
             append_jsonl(results, result_record(
-                dataset=dataset.value if dataset else str(train_file), train_docs=len(train_docs_),
+                dataset=dataset if dataset else str(train_file), train_docs=len(train_docs_),
                 method=method, encoder=model, seed=seed, metrics=metrics, wall_s=wall, config={"k": k}, commit=commit,
                 encoder_kind=encoder_kind, precision=resolved_precision, **variant,
             ))

@@ -11,51 +11,42 @@ import typer
 
 from ccre.cli.app import (
     DataDir,
-    Dataset,
-    Inference,
-    Objective,
-    Pool,
     PrecisionChoice,
     PrecisionOpt,
+    SetOpt,
     _metrics_table,
     app,
     console,
     friendly_errors,
     out,
 )
+from ccre.config import DatasetName, MCCLPool, ObjectiveName, ScorerName, describe
 
 
 @app.command()
 @friendly_errors
 def train(
     config: Annotated[Optional[Path], typer.Option(help="YAML/JSON config; options below override it")] = None,
-    dataset: Annotated[Optional[Dataset], typer.Option(help="data set whose train/test splits to use")] = None,
+    dataset: Annotated[Optional[DatasetName], typer.Option(help="data set whose train/test splits to use")] = None,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="training file (any supported format)")] = None,
     test_file: Annotated[Optional[Path], typer.Option("--test", help="evaluation file")] = None,
-    train_docs: Annotated[Optional[int], typer.Option(help="train on a seeded subset of N documents")] = None,
-    train_fraction: Annotated[Optional[float], typer.Option(help="train on this fraction of the documents")] = None,
-    model: Annotated[Optional[str], typer.Option(help="encoder: Hugging Face name or local path")] = None,
+    train_docs: Annotated[Optional[int], typer.Option(help=describe("data.train_docs"))] = None,
+    train_fraction: Annotated[Optional[float], typer.Option(help=describe("data.train_fraction"))] = None,
+    model: Annotated[Optional[str], typer.Option(help="encoder: " + describe("encoder.name"))] = None,
     typed_markers: Annotated[Optional[bool], typer.Option(
-        "--typed-markers/--untyped-markers",
-        help="write each mention's entity type after its start marker (match the encoder's pretraining)")] = None,
-    objective: Annotated[Optional[Objective], typer.Option(help="ce (softmax classifier), supcon or mccl")] = None,
-    inference: Annotated[
-        Optional[Inference], typer.Option(help="contrastive models: score against the memory by mccl, knn or centroid")
-    ] = None,
-    tau: Annotated[Optional[float], typer.Option(help="SupCon temperature / MCCL tau1")] = None,
-    tau2: Annotated[Optional[float], typer.Option(help="MCCL temperature within a relation")] = None,
-    mccl_pool: Annotated[
-        Optional[Pool], typer.Option(help="MCCL: mean (the formula's 1/|S_r|) or sum over a relation's instances")
-    ] = None,
-    contrast_memory: Annotated[
-        Optional[bool],
-        typer.Option("--contrast-memory/--batch-only",
-                     help="contrastive training: compare anchors with a memory of all training pairs, or the batch only"),
-    ] = None,
-    epochs: Annotated[Optional[int], typer.Option()] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="documents per step")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="encoder learning rate")] = None,
-    seed: Annotated[Optional[int], typer.Option()] = None,
+        "--typed-markers/--untyped-markers", help=describe("encoder.typed_markers"))] = None,
+    objective: Annotated[Optional[ObjectiveName], typer.Option(help=describe("objective.name"))] = None,
+    inference: Annotated[Optional[ScorerName], typer.Option(help=describe("inference.scorer"))] = None,
+    tau: Annotated[Optional[float], typer.Option(help=describe("objective.tau"))] = None,
+    tau2: Annotated[Optional[float], typer.Option(help=describe("objective.tau2"))] = None,
+    mccl_pool: Annotated[Optional[MCCLPool], typer.Option(help=describe("objective.mccl_pool"))] = None,
+    contrast_memory: Annotated[Optional[bool], typer.Option(
+        "--contrast-memory/--batch-only", help=describe("train.contrast_memory"))] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="passes over the training documents")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help=describe("train.batch_size"))] = None,
+    lr: Annotated[Optional[float], typer.Option(help=describe("train.lr"))] = None,
+    seed: Annotated[Optional[int], typer.Option(help="seed of the training subset, initialization and batches")] = None,
+    set_: SetOpt = None,
     output: Annotated[Optional[Path], typer.Option(help="checkpoint directory")] = None,
     results: Annotated[Optional[Path], typer.Option(help="append the result as a JSON line to this file")] = None,
     data_dir: DataDir = None,
@@ -70,34 +61,26 @@ def train(
 
     With no options: 20 BioRED training documents, the default encoder, cross-entropy, BioRED test.
     """
-    from ccre.config import CcreConfig
+    from ccre.config import CcreConfig, parse_assignments
     from ccre.experiments.run import train_and_evaluate
 
     cfg = CcreConfig.load(config) if config else CcreConfig()
-    overrides: dict[str, object] = {
-        "data.dataset": dataset.value if dataset else None,
-        "data.train": str(train_file) if train_file else None,
-        "data.test": str(test_file) if test_file else None,
-        "encoder.name": model,
-        "encoder.typed_markers": typed_markers,
-        "train.objective": objective.value if objective else None,
-        "train.inference": inference.value if inference else None,
-        "train.tau": tau,
-        "train.tau2": tau2,
-        "train.mccl_pool": mccl_pool.value if mccl_pool else None,
-        "train.contrast_memory": contrast_memory,
-        "train.epochs": epochs,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.seed": seed,
+    options = {
+        "data.dataset": dataset, "data.train": str(train_file) if train_file else None,
+        "data.test": str(test_file) if test_file else None, "encoder.name": model,
+        "encoder.typed_markers": typed_markers, "objective.name": objective, "inference.scorer": inference,
+        "objective.tau": tau, "objective.tau2": tau2, "objective.mccl_pool": mccl_pool,
+        "train.contrast_memory": contrast_memory, "train.epochs": epochs, "train.batch_size": batch_size,
+        "train.lr": lr, "train.seed": seed,
     }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    overrides: dict[str, object] = {k: v for k, v in options.items() if v is not None}
     if train_fraction is not None:
         overrides.update({"data.train_docs": None, "data.train_fraction": train_fraction})
     elif train_docs is not None:
         overrides.update({"data.train_docs": train_docs, "data.train_fraction": None})
     if train_file is not None and dataset is None:
         overrides["data.dataset"] = None  # a file of the user's own, not a known data set
+    overrides.update(parse_assignments(set_))
     cfg = cfg.with_overrides(overrides)
     outcome = train_and_evaluate(
         cfg, data_dir=data_dir, output=output, results=results, device=device, precision=precision.value,

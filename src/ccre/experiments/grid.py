@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,26 +65,7 @@ PAPER_METHODS = ("plm+ce", "mtb+ce", "mtb+supcon", "mtb+mccl", "mtb-no-mtb+mccl"
 
 
 #: fields the grid itself sets in every cell: not allowed as overrides
-_GRID_FIELDS = ("data.dataset", "data.train_docs", "data.train_fraction", "train.seed", "train.objective")
-
-
-#: test split sizes, for the time estimate
-TEST_DOCS = {"biored": 100, "redocred": 500}
-
-
-#: reference costs on 2 CPU cores (all-MiniLM-L6-v2, default config), from the median wall time of the study's
-#: CPU cells (``benchmarks/results``): training seconds per document and epoch, by data set (a BioRED
-#: abstract costs about three Re-DocRED documents: BioRED 4 docs ~ 2.3 min a cell, 40 docs ~ 18 min; Re-DocRED
-#: 31 docs ~ 8 min, 500 docs ~ 70 min); a data set not listed is costed as BioRED, the dearer one
-TRAIN_S_PER_DOC_EPOCH = {"biored": 0.9, "redocred": 0.28}
-
-
-#: the rest of a cell (loading, no-relation calibration, test prediction) per test document, and the time of
-#: one pretraining step (300 steps ~ 20-35 min)
-PREDICT_S_PER_DOC = 0.4
-
-
-PRETRAIN_S_PER_STEP = 5.0
+_GRID_FIELDS = ("data.dataset", "data.train_docs", "data.train_fraction", "train.seed", "objective.name")
 
 
 def parse_method(name: str) -> tuple[str, str]:
@@ -154,6 +136,76 @@ class GridBlock(_Model):
         return _check_overrides(overrides)
 
 
+class DatasetCosts(_Model):
+    """Seconds one data set's cells take on one machine; a figure left out is not known. A cell costs
+    ``per x size + fixed``: a finetuning cell's size is its training documents x epochs, a probe cell's its
+    training documents."""
+
+    train_s_per_doc_epoch: float | None = Field(None, ge=0, description="finetuning, per training document and epoch")
+    cell_s: float | None = Field(None, ge=0, description="the rest of a finetuning cell: loading, no-relation "
+                                 "calibration, prediction on the test split")
+    probe_s_per_doc: float | None = Field(None, ge=0, description="a probe cell, per training document")
+    probe_s: float | None = Field(None, ge=0, description="the rest of a probe cell (encoding the test split)")
+
+
+class Costs(_Model):
+    """What cells cost on one machine: the figures behind ``ccre bench``'s time estimates (``--dry-run``, and the
+    ETA until cells of the run have finished). A grid file's ``costs`` section gives the figures measured where
+    the grid runs; without one, they are fitted to the finished cells of the results file (:func:`fit_costs`)."""
+
+    measured_on: str | None = Field(None, description="the machine (and setup) the figures were measured on")
+    pretrain_s_per_step: float | None = Field(None, ge=0, description="one pretraining step")
+    datasets: dict[str, DatasetCosts] = Field(default_factory=dict, description="by data set")
+
+
+def line_epochs(line: dict) -> int:
+    """The finetuning epochs of a result line: its config's, else its bench overrides', else the default."""
+    epochs = ((line.get("config") or {}).get("train") or {}).get("epochs")
+    return int(epochs or (line.get("overrides") or {}).get("train.epochs") or CcreConfig().train.epochs)
+
+
+def fit_costs(lines: Iterable[dict], measured_on: str | None = None) -> tuple[Costs, int]:
+    """Costs fitted to finished result lines, and the number of cells they come from. Per data set, a
+    finetuning cell's and a probe cell's seconds are fitted as a line in its size (:class:`DatasetCosts`) by
+    least squares, through zero where all cells have one size. Resumed lines are left out (their time is the
+    part of the cell that was left), and a probe cell's three lines count once."""
+    cells: dict[tuple[str, str], set[tuple[float, float, str]]] = {}
+    for line in lines:
+        method, wall = str(line.get("method", "")), line.get("wall_s")
+        if line.get("resumed") or not wall or "dataset" not in line or "train_docs" not in line:
+            continue
+        if method.startswith("probe"):
+            kind, size, who = "probe", float(line["train_docs"]), f"{line.get('encoder')}|{line.get('seed')}"
+        elif "+" in method:
+            kind, size = "finetune", float(line["train_docs"]) * line_epochs(line)
+            who = f"{method}|{line.get('encoder')}|{line.get('seed')}"
+        else:
+            continue
+        cells.setdefault((str(line["dataset"]), kind), set()).add((size, float(wall), who))
+    fitted: dict[str, dict[str, float]] = {}
+    for (dataset, kind), found in cells.items():
+        per, fixed = _fit_line([(size, wall) for size, wall, _ in found])
+        names = ("train_s_per_doc_epoch", "cell_s") if kind == "finetune" else ("probe_s_per_doc", "probe_s")
+        fitted.setdefault(dataset, {}).update(zip(names, (per, fixed)))
+    costs = Costs(measured_on=measured_on, datasets={d: DatasetCosts(**f) for d, f in fitted.items()})
+    return costs, sum(len(found) for found in cells.values())
+
+
+def _fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """``(per, fixed)`` of ``y ~ per x x + fixed`` by least squares, neither below zero; through zero (``fixed``
+    0) where all points have one ``x``."""
+    n = len(points)
+    mean_x, mean_y = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread > 0:
+        per = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+        if per < 0:
+            return 0.0, mean_y
+        if mean_y - per * mean_x >= 0:
+            return per, mean_y - per * mean_x
+    return sum(x * y for x, y in points) / sum(x * x for x, _ in points), 0.0
+
+
 class Grid(_Model):
     """A benchmark grid. ``dataset``/``sizes``/``seeds`` at the top level are shorthand for one block."""
 
@@ -168,6 +220,8 @@ class Grid(_Model):
     pretrain: dict[str, Any] = Field(default_factory=dict, description="PretrainConfig fields for the mtb encoders")
     pretrained: str | None = Field(None, description="an existing `ccre pretrain` output used as the mtb encoder")
     blocks: list[GridBlock] = Field(min_length=1)
+    costs: Costs | None = Field(None, description="measured costs of the time estimate (default: fitted to the "
+                                "results file's finished cells)")
 
     @model_validator(mode="before")
     @classmethod
@@ -288,13 +342,17 @@ class Cell:
         what = f"probe ({self.encoder_kind})" if self.method == "probe" else self.method
         return f"{self.dataset} n={self.train_docs} {what} seed={self.seed}"
 
-    def cost_units(self, epochs: int) -> float:
-        """Rough cost (estimated CPU seconds on 2 cores): the ETA scales measured times by it."""
-        test = TEST_DOCS.get(self.dataset, 100) * PREDICT_S_PER_DOC
+    def cost_s(self, epochs: int, costs: Costs) -> float | None:
+        """Estimated seconds of the cell by ``costs`` (``None`` where they do not price its data set and kind):
+        the ETA scales measured times by it."""
+        known = costs.datasets.get(self.dataset)
+        if known is None:
+            return None
         if self.method == "probe":
-            return self.train_docs * PREDICT_S_PER_DOC + test
-        per_doc_epoch = TRAIN_S_PER_DOC_EPOCH.get(self.dataset, max(TRAIN_S_PER_DOC_EPOCH.values()))
-        return self.train_docs * epochs * per_doc_epoch + test
+            per, fixed, size = known.probe_s_per_doc, known.probe_s, self.train_docs
+        else:
+            per, fixed, size = known.train_s_per_doc_epoch, known.cell_s, self.train_docs * epochs
+        return None if per is None or fixed is None else per * size + fixed
 
 
 def _encoder_id(grid: Grid, kind: str, overrides: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 from ccre.evaluation.scoring import headline
-from ccre.training.pretraining.config import pretrain_provenance
+from ccre.modeling.checkpoint import pretrain_provenance
 from ccre.utils.runtime import git_commit, machine_description, now_iso
 
 

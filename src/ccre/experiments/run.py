@@ -14,6 +14,7 @@ from ccre.data.documents import Document
 from ccre.data.formats import detect_format, read_documents
 from ccre.errors import ConfigError
 from ccre.evaluation.scoring import scheme_for_format, score_predictions
+from ccre.modeling.checkpoint import is_pretrained_encoder
 from ccre.experiments.records import result_record
 from ccre.inference.predictor import PredictedRelation, Predictor
 from ccre.modeling.relation_model import RelationModel
@@ -41,9 +42,7 @@ def _log_skip(error: Exception) -> None:
 
 def method_name(config: CcreConfig) -> str:
     """``plm+ce`` for a plain encoder; ``mtb+<objective>`` for an encoder from ``ccre pretrain``."""
-    from ccre.training.pretraining.config import is_pretrain_output
-
-    return f"{'mtb' if is_pretrain_output(config.encoder.name) else 'plm'}+{config.train.objective}"
+    return f"{'mtb' if is_pretrained_encoder(config.encoder.name) else 'plm'}+{config.objective.name}"
 
 
 def resolve_split(config: CcreConfig, split: str, data_dir: str | Path | None) -> Path:
@@ -92,7 +91,7 @@ def train_and_evaluate(
     if resume and output is None:
         raise ConfigError("--resume needs the --output directory of the interrupted run")
     started = time.perf_counter()
-    commit = git_commit()
+    commit = git_commit(exclude=[Path(results).parent] if results is not None else [])  # lines it appended: clean
     train_path = resolve_split(config, "train", data_dir)
     test_path = resolve_split(config, "test", data_dir)
     pool = read_documents(train_path, lenient=lenient, on_skip=_log_skip)
@@ -104,7 +103,8 @@ def train_and_evaluate(
     if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
         return None
     if output is not None:
-        model.save_pretrained(output)
+        model.save_pretrained(output, run={"config": config.model_dump(), "train_documents": [d.id for d in train_docs],
+                                           "train_file": str(train_path), "commit": commit})
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
     test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)

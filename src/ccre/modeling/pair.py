@@ -16,7 +16,6 @@ from torch import nn
 
 from ccre.encoding.windows import Batch
 
-PAIR_EMBEDDER_FILE = "pair_embedder.safetensors"
 
 
 class PairEmbedder(nn.Module):

@@ -1,14 +1,10 @@
-"""Encoder + pair embedder + objective head: the relation model and its checkpoint.
-
-A checkpoint is a directory: ``encoder/`` (Hugging Face ``save_pretrained`` of encoder and tokenizer),
-``heads.safetensors`` (pair embedder, objective, novelty head), ``config.json``, ``labels.json`` and
-``memory/`` (the faiss index of the training instances' pair embeddings with their labels and origin).
+"""Encoder + pair embedder + objective head: the relation model, saved and loaded as a ccre model folder
+(:mod:`ccre.modeling.checkpoint`: encoder, pair embedder, heads, config, labels and memory of training
+instances, named by its manifest).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -18,15 +14,17 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ccre.config import CcreConfig
+from ccre.config import SCORING_FIELDS, ModelConfig
 from ccre.data.labels import LabelSpace
 from ccre.encoding.markers import DocumentEncoder, EncodedDocument
 from ccre.encoding.windows import Batch, collate
 from ccre.errors import ConfigError
+from ccre.modeling.checkpoint import PARTS, read_manifest, require_manifest, write_model_folder
 from ccre.modeling.encoder import encoder_states, load_encoder, warn_marker_mismatch
 from ccre.modeling.memory import EmbeddingMemory
-from ccre.modeling.pair import PAIR_EMBEDDER_FILE, PairEmbedder, merge_windows, pool_entities
+from ccre.modeling.pair import PairEmbedder, merge_windows, pool_entities
 from ccre.objectives import MemoryObjective, PairObjective, build_objective
+from ccre.utils.io import atomic_write_json
 from ccre.utils.runtime import Precision, ResolvedPrecision, resolve_precision
 
 
@@ -39,22 +37,18 @@ class PairPredictions(NamedTuple):
     h: torch.Tensor  # (P, D) pair embeddings
 
 
-#: config fields that change only how a trained contrastive model scores pairs against its memory
-INFERENCE_FIELDS = ("train.inference", "train.knn_k", "train.mccl_pool", "train.tau2", "train.na_margin")
-
-
 class RelationModel(nn.Module):
     """Encoder, pair embedder, objective head and (for BioRED) a novelty head."""
 
     def __init__(
         self,
-        config: CcreConfig,
+        config: ModelConfig,
         space: LabelSpace,
         encoder: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
     ) -> None:
         super().__init__()
-        self.config = config
+        self.config = config.model
         self.space = space
         self.encoder = encoder
         self.tokenizer = tokenizer
@@ -64,7 +58,7 @@ class RelationModel(nn.Module):
         hidden = encoder.config.hidden_size
         pair_dim = config.encoder.pair_dim or hidden
         self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout)
-        self.objective: PairObjective = build_objective(config.train, pair_dim, space)
+        self.objective: PairObjective = build_objective(config.objective, config.inference, pair_dim, space)
         self.novelty_head = nn.Linear(pair_dim, 1) if space.novelty else None
         self.document_encoder = DocumentEncoder(tokenizer, config.encoder.marker, config.encoder.typed_markers)
         self.memory: EmbeddingMemory | None = None
@@ -88,22 +82,26 @@ class RelationModel(nn.Module):
         )
 
     @classmethod
-    def create(cls, config: CcreConfig, space: LabelSpace, pretrained_pair_embedder: bool = True) -> RelationModel:
+    def create(cls, config: ModelConfig, space: LabelSpace, pretrained_pair_embedder: bool = True) -> RelationModel:
         """A new model on ``config.encoder.name``. When that is a ``ccre pretrain`` output, its pretrained
-        pair embedder (``pair_embedder.safetensors``) is loaded too: continual finetuning starts from the
-        very embedding that pretraining shaped. ``pretrained_pair_embedder=False`` keeps a freshly initialized
-        one (to tell what pretraining did to the encoder from what it did to the pair embedder)."""
+        pair embedder is loaded too: continual finetuning starts from the very embedding that pretraining
+        shaped. ``pretrained_pair_embedder=False`` keeps a freshly initialized one (to tell what pretraining did
+        to the encoder from what it did to the pair embedder)."""
         encoder, tokenizer = load_encoder(config.encoder.name)
         warn_marker_mismatch(config)
         model = cls(config, space, encoder, tokenizer)
-        pretrained = Path(config.encoder.name) / PAIR_EMBEDDER_FILE
-        if pretrained_pair_embedder and pretrained.exists():
-            state = load_file(str(pretrained))
-            if state["hidden.weight"].shape != model.pair_embedder.hidden.weight.shape:
-                raise ConfigError(f"{pretrained} has pair_dim {state['hidden.weight'].shape[0]}, the config asks for "
-                                  f"{model.pair_embedder.hidden.weight.shape[0]}")
-            model.pair_embedder.load_state_dict(state)
+        manifest = read_manifest(config.encoder.name) if Path(config.encoder.name).is_dir() else None
+        if pretrained_pair_embedder and manifest is not None and manifest.has("pair_embedder"):
+            model.load_pair_embedder(manifest.path("pair_embedder"))
         return model
+
+    def load_pair_embedder(self, path: Path) -> None:
+        """Load pair-embedder weights saved by :meth:`save_pretrained` or by pretraining."""
+        state = load_file(str(path))
+        if state["hidden.weight"].shape != self.pair_embedder.hidden.weight.shape:
+            raise ConfigError(f"{path} has pair_dim {state['hidden.weight'].shape[0]}, the config asks for "
+                              f"{self.pair_embedder.hidden.weight.shape[0]}")
+        self.pair_embedder.load_state_dict(state)
 
     @property
     def device(self) -> torch.device:
@@ -151,7 +149,7 @@ class RelationModel(nn.Module):
             has = novelty >= 0
             if has.any():
                 logits = self.novelty_head(h[has]).squeeze(-1)
-                loss = loss + self.config.train.novelty_weight * nn.functional.binary_cross_entropy_with_logits(
+                loss = loss + self.config.objective.novelty_weight * nn.functional.binary_cross_entropy_with_logits(
                     logits, novelty[has].float()
                 )
         return loss
@@ -164,63 +162,58 @@ class RelationModel(nn.Module):
         return PairPredictions(self.objective.decide(scores), scores, novelty, h)
 
     def heads_state(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+        """The weights of the objective and the novelty head (the encoder and pair embedder are parts of their
+        own)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(("encoder.", "pair_embedder."))}
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Write the checkpoint. Every part is first written completely into ``directory/.partial`` and
-        then renamed into place, so a kill mid-save never leaves a truncated file; ``provenance.json``
-        (commit, date, seed) comes last."""
-        from ccre.utils.io import atomic_write_json
-        from ccre.utils.runtime import git_commit, now_iso
+    def save_pretrained(self, directory: str | Path, run: dict | None = None) -> None:
+        """Write the model as a ccre model folder (:func:`ccre.modeling.checkpoint.write_model_folder`: a kill
+        mid-save never leaves a half-written model); ``run`` is the record of the run that trained it."""
 
-        directory = Path(directory)
-        partial = directory / ".partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        self.encoder.save_pretrained(partial / "encoder")
-        self.tokenizer.save_pretrained(partial / "encoder")
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.heads_state().items()}, str(partial / "heads.safetensors"))
-        self.config.save(partial / "config.json")
-        self.space.save(partial / "labels.json")
-        if self.memory is not None:
-            self.memory.save(partial / "memory")
-        for item in sorted(partial.iterdir()):
-            target = directory / item.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(item, target)
-        partial.rmdir()
-        atomic_write_json(directory / "provenance.json", {
-            "commit": git_commit(), "date": now_iso(), "seed": self.config.train.seed, "labels": len(self.space.labels),
-        })
+        def write(folder: Path) -> None:
+            self.encoder.save_pretrained(folder / PARTS["encoder"])
+            self.tokenizer.save_pretrained(folder / PARTS["encoder"])
+            save_file(_contiguous(self.pair_embedder.state_dict()), str(folder / PARTS["pair_embedder"]))
+            save_file(_contiguous(self.heads_state()), str(folder / PARTS["heads"]))
+            self.config.save(folder / PARTS["config"])
+            self.space.save(folder / PARTS["labels"])
+            if self.memory is not None:
+                self.memory.save(folder / PARTS["memory"])
+            if run is not None:
+                atomic_write_json(folder / PARTS["run"], run)
+
+        write_model_folder(directory, "relation-model", write)
 
     @classmethod
     def from_pretrained(
         cls, directory: str | Path, device: str | torch.device = "cpu", inference: dict[str, object] | None = None
     ) -> RelationModel:
-        """Load a ``ccre train`` checkpoint. ``inference`` overrides how a contrastive (SupCon/MCCL) model
-        scores pairs against its memory, without retraining: dotted keys of :data:`INFERENCE_FIELDS`."""
-        directory = Path(directory)
-        missing = [n for n in ("config.json", "labels.json", "heads.safetensors", "encoder") if not (directory / n).exists()]
-        if missing:
-            raise ConfigError(f"{directory} is not a ccre checkpoint (missing {', '.join(missing)})")
-        config = CcreConfig.load(directory / "config.json")
+        """Load a model saved by :meth:`save_pretrained`. ``inference`` overrides how a contrastive (SupCon/MCCL)
+        model scores pairs against its memory, without retraining: dotted keys of :data:`ccre.config.SCORING_FIELDS`
+        (``None`` values are left as trained)."""
+        manifest = require_manifest(directory, "relation-model")
+        config = ModelConfig.load(manifest.path("config"))
         inference = {k: v for k, v in (inference or {}).items() if v is not None}
         if inference:
-            unknown = sorted(set(inference) - set(INFERENCE_FIELDS))
+            unknown = sorted(set(inference) - set(SCORING_FIELDS))
             if unknown:
-                raise ConfigError(f"not an inference setting: {', '.join(unknown)} (use {', '.join(INFERENCE_FIELDS)})")
-            if config.train.objective == "ce":
+                raise ConfigError(f"not an inference setting: {', '.join(unknown)} (use {', '.join(SCORING_FIELDS)})")
+            if config.objective.name == "ce":
                 raise ConfigError(f"{directory} was trained with cross-entropy: it scores pairs with its classifier, "
                                   "so inference settings (mccl/knn/centroid, k, pool) do not apply")
             config = config.with_overrides(inference)
-        space = LabelSpace.load(directory / "labels.json")
-        encoder, tokenizer = load_encoder(str(directory / "encoder"))
+        space = LabelSpace.load(manifest.path("labels"))
+        encoder, tokenizer = load_encoder(str(manifest.path("encoder")))
         model = cls(config, space, encoder, tokenizer)
-        result = model.load_state_dict(load_file(str(directory / "heads.safetensors")), strict=False)
-        wrong = [k for k in result.missing_keys if not k.startswith("encoder.")] + result.unexpected_keys
+        model.load_pair_embedder(manifest.path("pair_embedder"))
+        result = model.load_state_dict(load_file(str(manifest.path("heads"))), strict=False)
+        wrong = [k for k in result.missing_keys if not k.startswith(("encoder.", "pair_embedder."))] + result.unexpected_keys
         if wrong:
-            raise ConfigError(f"{directory}/heads.safetensors does not fit its config.json: {', '.join(wrong)}")
-        if (directory / "memory").exists():
-            model.set_memory(EmbeddingMemory.load(directory / "memory"))
+            raise ConfigError(f"{manifest.path('heads')} does not fit {manifest.path('config')}: {', '.join(wrong)}")
+        if manifest.has("memory"):
+            model.set_memory(EmbeddingMemory.load(manifest.path("memory")))
         return model.to(device).eval()
+
+
+def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}

@@ -18,23 +18,25 @@ from ccre.objectives.contrastive import MCCLObjective, MemoryObjective, SupConOb
 from ccre.objectives.cross_entropy import CrossEntropyObjective
 
 if TYPE_CHECKING:
-    from ccre.config import TrainConfig
+    from ccre.config import InferenceConfig, ObjectiveConfig
 
 
-def build_objective(config: TrainConfig, pair_dim: int, space: LabelSpace) -> PairObjective:
-    """The objective ``config.objective`` for this label space (multi-label data gets the adaptive-threshold
-    form of CE and of MCCL)."""
-    if config.objective == "ce":
+def build_objective(
+    config: ObjectiveConfig, inference: InferenceConfig, pair_dim: int, space: LabelSpace
+) -> PairObjective:
+    """The objective ``config.name`` for this label space (multi-label data gets the adaptive-threshold form of
+    CE and of MCCL); contrastive objectives score pairs as ``inference`` says."""
+    if config.name == "ce":
         if space.multi_label:
             return AdaptiveThresholdObjective(pair_dim, space.num_labels)
         return CrossEntropyObjective(pair_dim, space.num_labels)
-    kwargs = {"inference": config.inference, "k": config.knn_k, "na_keep": config.na_keep, "pool": config.mccl_pool,
-              "na_margin": config.na_margin}
-    if config.objective == "supcon":
+    kwargs = {"inference": inference.scorer, "k": inference.knn_k, "na_keep": config.na_keep,
+              "pool": config.mccl_pool, "na_margin": inference.na_margin}
+    if config.name == "supcon":
         return SupConObjective(space.multi_label, config.tau, config.tau2, **kwargs)
-    if config.objective == "mccl":
+    if config.name == "mccl":
         return MCCLObjective(space.multi_label, config.tau, config.tau2, **kwargs)
-    raise ValueError(f"unknown objective {config.objective!r}")
+    raise ValueError(f"unknown objective {config.name!r}")
 
 
 __all__ = [

@@ -11,7 +11,7 @@ a smooth maximum: as ``tau2 -> 0`` it is the largest similarity to an instance o
 a center), as ``tau2 -> inf`` the mean similarity (one center). A relation with no instance among the
 candidates cannot be scored; its score is ``-inf`` and it drops out of every softmax.
 
-``pool="sum"`` is a variant (``train.mccl_pool``) that drops the ``1/|S_r|``:
+``pool="sum"`` is a variant (``objective.mccl_pool``) that drops the ``1/|S_r|``:
 ``s_r(i) = tau2 * log sum_{j in S_r} exp(cos(h_i, h_j) / tau2)``, i.e. the mean score plus
 ``tau2 * log|S_r|``. Read as a kernel density estimate, the mean is the class-conditional density (every
 relation equally likely a priori) and the sum is the class posterior with the training frequencies as prior.

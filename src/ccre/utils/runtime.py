@@ -10,6 +10,7 @@ import os
 import platform
 import random
 import subprocess
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,7 +89,8 @@ def map_large_buffers(threshold: int = LARGE_BUFFER) -> bool:
     PyTorch's activations come from the heap, whose free space fragments: each chunk of a streaming run
     then peaks higher than the one before, although the resident size between chunks stays level
     (``benchmarks/speed.py --parts stream --stream-default-heap`` measures that case; the README's speed
-    section has the figures). A fixed threshold keeps the peaks level. Streaming prediction sets it.
+    section has the figures). A fixed threshold keeps the peaks level. ``ccre predict`` sets it for its own
+    process; a library call changes it only when asked (``predict_file(..., map_buffers=True)``).
     """
     mallopt = _libc("mallopt")
     return bool(mallopt is not None and mallopt(_M_MMAP_THRESHOLD, threshold))
@@ -100,9 +102,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def git_commit(cwd: str | Path | None = None) -> str:
-    """The checked-out commit (``+dirty`` when tracked files other than ``benchmarks/results/`` have
-    uncommitted changes: a benchmark's own result lines do not make its later lines dirty), or ``unknown``.
+def git_commit(cwd: str | Path | None = None, *, exclude: Iterable[str | Path] = ()) -> str:
+    """The checked-out commit, ``+dirty`` when tracked files have uncommitted changes, or ``unknown``.
+
+    ``exclude`` names files or folders whose changes do not count: whoever appends result lines to a file in
+    the tree passes that file's folder, so that its own earlier lines do not make its later ones dirty
+    (relative paths are taken from the working directory; a path outside the repository is ignored).
 
     A copy of the tree sent to another machine (a GPU machine's working copy, whose ``.git`` may be older than
     the files beside it) is named by its sender in ``CCRE_GIT_COMMIT``: that commit wins over git's answer
@@ -112,16 +117,29 @@ def git_commit(cwd: str | Path | None = None) -> str:
         return f"{copied_from}+copy"
     cwd = cwd or Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        top, sha = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)benchmarks/results"],
-            cwd=cwd, capture_output=True, text=True,
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *_excluded(Path(top), exclude)],
+            cwd=cwd, capture_output=True, text=True, check=True,
         ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, ValueError, subprocess.CalledProcessError):
         return "unknown"
     return sha + ("+dirty" if dirty else "")
+
+
+def _excluded(top: Path, paths: Iterable[str | Path]) -> list[str]:
+    """git pathspecs leaving out ``paths`` (those inside the repository whose top folder is ``top``)."""
+    specs = []
+    for path in paths:
+        try:
+            inside = Path(path).resolve().relative_to(top.resolve())
+        except ValueError:
+            continue
+        if inside.parts:  # leaving out the whole tree would make every tree clean
+            specs.append(f":(top,exclude){inside.as_posix()}")
+    return specs
 
 
 #: how :func:`machine_description` ends for a machine without a GPU (result lines are read back by it)

@@ -1,4 +1,4 @@
-"""Every hyperparameter of a pretraining run, validated (saved into ``ccre_pretrain.json``).
+"""Every hyperparameter of a pretraining run, validated (saved in the run record of its output, ``run.json``).
 
 CPU default (2 cores, all-MiniLM-L6-v2): one fwd+bwd over 4 x 384 tokens takes ~2.4 s, i.e. ~1.6 ms per
 token. A step here encodes 4 documents in 256-piece windows (~2 windows each, ~2,000 tokens) twice (L_self
@@ -10,45 +10,11 @@ shared, loaded 2-core machine took 26-58 s: with other jobs running, lower --max
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 from pydantic import Field, model_validator
 
 from ccre.config import DEFAULT_ENCODER, _Section
 
-PRETRAIN_INFO_FILE = "ccre_pretrain.json"
-"""Written last by a finished pretraining run (config, corpus statistics, steps done)."""
-
-
-def is_pretrain_output(path: str | Path) -> bool:
-    """Whether ``path`` is a finished ``ccre pretrain`` output (an encoder to call ``mtb``, not ``plm``)."""
-    return (Path(path) / PRETRAIN_INFO_FILE).exists()
-
-
-def _pretrain_info(path: str | Path) -> dict | None:
-    """The ``ccre_pretrain.json`` of a pretraining output, ``None`` for any other encoder."""
-    if not is_pretrain_output(path):
-        return None
-    return json.loads((Path(path) / PRETRAIN_INFO_FILE).read_text(encoding="utf-8"))
-
-
-def pretrain_settings(path: str | Path) -> dict | None:
-    """The :class:`PretrainConfig` fields a ``ccre pretrain`` output was made with (``None`` for any other
-    encoder); fields added since it was written are absent."""
-    info = _pretrain_info(path)
-    return None if info is None else info["config"]
-
-
-def pretrain_provenance(path: str | Path) -> dict | None:
-    """Which pretraining run a ``ccre pretrain`` output holds: the commit it was made at, when it finished, its
-    steps and (outputs written since it was recorded) the encoder arithmetic, ``fp32`` or ``bf16`` (``None``
-    for any other encoder). A result line carries it because an output directory such as
-    ``runs/mtb`` can be rebuilt: lines naming the same path may then come from different runs."""
-    info = _pretrain_info(path)
-    if info is None:
-        return None
-    return {key: info[key] for key in ("commit", "date", "steps", "precision") if key in info}
 
 
 class PretrainConfig(_Section):

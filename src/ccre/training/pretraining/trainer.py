@@ -1,4 +1,4 @@
-"""The pretraining loop under ``accelerate``: batches -> corrupted windows -> (L_mtb, L_self, L_mlm) -> AdamW.
+"""Pretraining on the shared loop (:mod:`ccre.training.loop`): batches -> corrupted windows -> (L_mtb, L_self, L_mlm).
 
 One step encodes a global batch of documents (see :mod:`ccre.training.pretraining.batching`). With several
 processes (``accelerate launch``), process ``r`` encodes documents ``r, r + W, ...`` of the batch; pair
@@ -7,54 +7,54 @@ process computes the contrastive losses over the whole global batch, exactly as 
 term is a mean over the masked pieces of the global batch. Gradients then equal the single-process ones.
 
 The two dropout views for L_self come from one encoder call over the windows stacked twice (dropout masks
-differ per row), so DDP sees a single forward per step.
+differ per row), so a step is a single forward pass.
 
 Output directory::
 
-    config.json, model.safetensors, tokenizer files   the encoder (AutoModel.from_pretrained loads it)
-    pair_embedder.safetensors                         the pair embedder, loaded by ``ccre train --model DIR``
-    ccre_pretrain.json                                config, corpus statistics, steps done
+    ccre.json, encoder/, pair_embedder.safetensors,   a ccre model folder of kind ``encoder``
+    config.json, run.json                             (:mod:`ccre.modeling.checkpoint`): ``ccre train --model DIR``
+                                                      loads it; run.json holds config, corpus statistics, steps
     losses.csv                                        per step: each loss term, lr, seconds
-    checkpoint/                                       resumable state (accelerate state + trainer_state.json)
+    train_state.pt                                    resumable state of an unfinished run (:mod:`ccre.training.loop`)
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
-import math
-import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
 
 from ccre.data.documents import Document
 from ccre.encoding.markers import DocumentEncoder, EncodedDocument
 from ccre.encoding.windows import Batch, collate
+from ccre.config import EncoderConfig, ModelConfig
 from ccre.errors import CcreError, ConfigError
 from ccre.modeling.encoder import encoder_states, resolve_encoder_path
-from ccre.modeling.pair import PAIR_EMBEDDER_FILE, PairEmbedder, merge_windows, pool_entities
+from ccre.modeling.checkpoint import MANIFEST_FILE, save_encoder
+from ccre.modeling.pair import PairEmbedder, merge_windows, pool_entities
 from ccre.objectives.mtb import mtb_loss
 from ccre.objectives.self_contrast import self_contrast_loss
+from ccre.training.loop import (
+    STATE_FILE,
+    StepLoss,
+    TrainingLoop,
+    TrainingTask,
+    documents_fingerprint,
+)
 from ccre.training.pretraining.batching import epoch_batches
-from ccre.training.pretraining.config import PRETRAIN_INFO_FILE, PretrainConfig
+from ccre.training.pretraining.config import PretrainConfig
 from ccre.training.pretraining.corpus import PretrainCorpus, build_corpus, corpus_stats
 from ccre.training.pretraining.masking import IGNORE, corrupt
-from ccre.utils.distributed import gather_rows
-from ccre.utils.io import atomic_open, atomic_write_json
-from ccre.utils.progress import progress_bar
-from ccre.utils.runtime import Precision, autocast, git_commit, now_iso, resolve_precision
+from ccre.utils.distributed import gather_rows, workers
+from ccre.utils.io import atomic_open
+from ccre.utils.runtime import Precision, autocast, git_commit, now_iso, resolve_precision, seed_everything
 
-CHECKPOINT_DIR = "checkpoint"
-STATE_FILE = "trainer_state.json"
 LOSS_FILE = "losses.csv"
 _DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
 
@@ -87,7 +87,7 @@ def _mlm_head(model: nn.Module) -> nn.Module | None:
 
 
 class PretrainModel(nn.Module):
-    """The masked-LM model (its base model is the encoder) and the pair embedder, in one module for DDP."""
+    """The masked-LM model (its base model is the encoder) and the pair embedder: one module, trained together."""
 
     def __init__(self, mlm_model: nn.Module, pair_dim: int | None, dropout: float | None) -> None:
         super().__init__()
@@ -137,8 +137,9 @@ class StepInputs:
     mlm_labels: torch.Tensor | None
 
 
-class Pretrainer:
-    """Runs (or resumes) pretraining into ``output``; see the module docstring for the files."""
+class Pretrainer(TrainingTask[list[list[int]]]):
+    """Runs (or resumes) pretraining into ``output``; see the module docstring for the files. A plan step's
+    batch is ``[[doc, instance, ...], ...]``."""
 
     def __init__(
         self,
@@ -166,19 +167,9 @@ class Pretrainer:
 
     def acc_is_main(self) -> bool:
         """Whether this is the main process (of ``accelerate launch``; True when alone)."""
-        from accelerate import PartialState
-
-        return PartialState(cpu=self.cpu).is_main_process
+        return workers("cpu" if self.cpu else None).is_main
 
     # ------------------------------------------------------------------------------------- setup
-    def _fingerprint(self) -> str:
-        h = hashlib.sha256()
-        for d in self.corpus.documents:
-            h.update(d.id.encode())
-            h.update(b"\0")
-        h.update(str(len(self.corpus.instances)).encode())
-        return h.hexdigest()[:16]
-
     def _schedule(self, world: int) -> list[tuple[int, list[list[int]]]]:
         """The whole batch order: ``(epoch, [[doc, instance, ...], ...])`` per step (batches with fewer
         documents than processes are left out)."""
@@ -248,108 +239,58 @@ class Pretrainer:
 
     # -------------------------------------------------------------------------------------- loop
     def run(self, resume: bool = False, stop_after: int | None = None) -> Path:
-        """Pretrain (or go on from ``output/checkpoint`` with ``resume``) and write the output directory.
+        """Pretrain (or go on from the saved state with ``resume``) and write the output directory.
 
-        ``stop_after``: save a checkpoint and return after that many steps of this call, without writing the
-        final model (what a kill right after a checkpoint leaves; used to test resuming).
+        ``stop_after``: save the state and return after that many steps of this call, without writing the
+        final model (what a kill right after a save leaves; used to test resuming).
         """
-        from accelerate import Accelerator, DistributedDataParallelKwargs
-        from accelerate.utils import set_seed
-        from transformers import get_linear_schedule_with_warmup
-
         c = self.config
         self.terms = c.terms()
-        ddp = DistributedDataParallelKwargs(find_unused_parameters=len(self.terms) < 3)
-        acc = Accelerator(cpu=self.cpu, step_scheduler_with_optimizer=False, kwargs_handlers=[ddp])
-        self.acc = acc
-        world, rank = acc.num_processes, acc.process_index
-        if c.batch_size < world:
-            raise ConfigError(f"batch_size {c.batch_size} is smaller than the number of processes ({world})")
-        ckpt = self.output / CHECKPOINT_DIR
-        state = None
-        if resume:
-            state = self._load_state(ckpt)
-        elif ckpt.exists() or (self.output / PRETRAIN_INFO_FILE).exists():
-            raise ConfigError(f"{self.output} already holds a pretraining run; pass --resume to continue it "
-                              "or choose another output directory")
-        set_seed(c.seed)
+        self.team = team = workers("cpu" if self.cpu else None)
+        if c.batch_size < team.world:
+            raise ConfigError(f"batch_size {c.batch_size} is smaller than the number of processes ({team.world})")
+        if (self.output / MANIFEST_FILE).exists():
+            raise ConfigError(f"{self.output} already holds a finished pretraining run; choose another output directory")
+        seed_everything(c.seed)
         mlm_model, self.tokenizer = load_mlm_model(c)
         self.doc_encoder = DocumentEncoder(self.tokenizer, c.marker, c.typed_markers)
         self._cache: dict[int, EncodedDocument] = {}
         special = set(self.tokenizer.all_special_ids) | {self.doc_encoder.marker_id}
         self.random_ids = np.array([i for i in range(len(self.tokenizer)) if i not in special], dtype=np.int64)
-        model = PretrainModel(mlm_model, c.pair_dim, c.dropout)
+        self.model = model = PretrainModel(mlm_model, c.pair_dim, c.dropout).to(team.device)
         model.precision = self.precision
-        base_ids = {id(p) for p in model.encoder.parameters()}
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": [p for p in model.parameters() if id(p) in base_ids], "lr": c.lr},
-                {"params": [p for p in model.parameters() if id(p) not in base_ids], "lr": c.head_lr},
-            ],
-            weight_decay=c.weight_decay,
-        )
-        schedule = state["schedule"] if state else self._schedule(world)
-        if not schedule:
+        plan = self._schedule(team.world)
+        if not plan:
             raise CcreError("the corpus gives no batch")
-        total = len(schedule)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(c.warmup_ratio * total), total)
-        model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
-        start = 0
-        if state:
-            acc.load_state(str(ckpt))
-            start = state["step"]
-            self._trim_loss_log(start)
-        elif acc.is_main_process:
+        loop = TrainingLoop(model, model.encoder, c, plan, team, state_path=self.output / STATE_FILE,
+                            identity={"config": c.model_dump(), "documents": documents_fingerprint(self.corpus.documents)},
+                            save_every=c.checkpoint_every, label="pretraining", show_progress=self.show_progress)
+        loop.restore(resume)
+        if team.is_main:
             self.output.mkdir(parents=True, exist_ok=True)
-        self._writer = self._tensorboard() if acc.is_main_process else None
-        acc.wait_for_everyone()
-        last_good = start if state else None
-        device = acc.device
-        model.train()
-        with progress_bar(self.show_progress and acc.is_main_process) as progress:
-            task = progress.add_task("pretraining", total=total, completed=start)
-            for step in range(start, total):
-                t0 = time.perf_counter()
-                epoch, items = schedule[step]
-                mine = items[rank::world]
-                inputs = self._inputs(mine, step)
-                losses, backprop = self._step_losses(model, inputs, items, mine, world, device)
-                value = float(losses["total"])
-                if not math.isfinite(value):
-                    where = (f"the last good checkpoint (step {last_good}) is in {ckpt}" if last_good is not None
-                             else "no checkpoint was written yet")
-                    raise CcreError(
-                        f"loss became {value} at step {step + 1} ("
-                        + ", ".join(f"{k} {float(v):.4g}" for k, v in losses.items()) + f"); stopped: {where}. "
-                        "Lower the learning rate or the temperature, then rerun with --resume."
-                    )
-                acc.backward(backprop)
-                acc.clip_grad_norm_(model.parameters(), c.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                seconds = time.perf_counter() - t0
-                if acc.is_main_process:
-                    self._log_losses(step + 1, epoch, losses, scheduler.get_last_lr()[0], seconds)
-                progress.update(task, advance=1, description=f"pretraining loss {value:.4f}")
-                if (step + 1) % c.checkpoint_every == 0 and step + 1 < total:
-                    self._save_state(acc, ckpt, step + 1, schedule)
-                    last_good = step + 1
-                if stop_after is not None and step + 1 - start >= stop_after and step + 1 < total:
-                    self._save_state(acc, ckpt, step + 1, schedule)
-                    return self.output
-        self._save_state(acc, ckpt, total, schedule)
-        self._save_final(acc, model, total)
-        if self._writer is not None:
-            self._writer.close()
+            self._trim_loss_log(loop.step)
+        self._writer = self._tensorboard() if team.is_main else None
+        try:
+            if not loop.run(self, stop_after):
+                return self.output
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+        self._save_final(model, len(plan))
+        if team.is_main:
+            (self.output / STATE_FILE).unlink()  # the finished model supersedes the state
         return self.output
 
-    def _step_losses(self, model, inputs: StepInputs, items, mine, world: int, device):
-        c = self.config
-        batch = inputs.batch.to(device)
+    def step_loss(self, step: int, batch: list[list[int]]) -> StepLoss:
+        """The weighted loss terms of the global batch ``batch``: L_mtb and L_self over the pair embeddings of
+        every process, L_mlm over the masked pieces of the whole batch. This process encodes documents
+        ``rank, rank + W, ...`` of it; ``backward`` is scaled so that averaged gradients are the whole batch's."""
+        c, items, world, device = self.config, batch, self.team.world, self.team.device
+        inputs = self._inputs(items[self.team.rank :: world], step)
+        windows = inputs.batch.to(device)
         mlm_index = inputs.mlm_index.to(device) if inputs.mlm_index is not None else None
         views = 2 if "self" in self.terms else (1 if "mtb" in self.terms else 0)
-        embeddings, logits = model(batch, views, mlm_index)
+        embeddings, logits = self.model(windows, views, mlm_index)
         losses: dict[str, torch.Tensor] = {}
         backprop = torch.zeros((), device=device)
         reported = torch.zeros((), device=device)
@@ -371,20 +312,19 @@ class Pretrainer:
             local_sum = F.cross_entropy(logits.float(), labels, reduction="sum") if len(labels) else logits.sum() * 0
             stats = torch.stack([local_sum.detach(), torch.tensor(float(len(labels)), device=device)])
             if world > 1:
-                stats = self.acc.reduce(stats, reduction="sum")
+                torch.distributed.all_reduce(stats)
             count = stats[1].clamp_min(1.0)
             losses["mlm"] = stats[0] / count
             backprop = backprop + c.mlm_weight * world * local_sum / count
             reported = reported + c.mlm_weight * losses["mlm"]
-        losses = {"total": reported, **{k: v.detach() for k, v in losses.items()}}
-        return losses, backprop
+        return StepLoss(backprop, {"total": float(reported), **{k: float(v.detach()) for k, v in losses.items()}})
 
     def _gather(self, local: torch.Tensor, items, world: int) -> torch.Tensor:
         """Embeddings of every process, with gradients, in global batch order."""
         if world == 1:
             return local
         sizes = [sum(len(it) - 1 for it in items[r::world]) for r in range(world)]
-        gathered = gather_rows(local, sizes, self.acc.process_index)
+        gathered = gather_rows(local, sizes, self.team.rank)
         offsets = np.cumsum([0] + [len(it) - 1 for it in items])
         order = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for r in range(world)
                                 for i in range(r, len(items), world)])
@@ -398,11 +338,14 @@ class Pretrainer:
             return None
         return SummaryWriter(str(self.output / "tensorboard"))
 
-    def _log_losses(self, step: int, epoch: int, losses: dict, lr: float, seconds: float) -> None:
+    def end_step(self, step: int, epoch: int, loss: StepLoss, lr: float, seconds: float) -> None:
+        """Append the step's loss terms, learning rate and time to the loss log (and TensorBoard)."""
+        if not self.team.is_main:
+            return
         path = self.output / LOSS_FILE
         fields = ["step", "epoch", "total", *self.terms, "lr", "seconds"]
         new = not path.exists()
-        row = {"step": step, "epoch": epoch, **{k: f"{float(v):.6f}" for k, v in losses.items()},
+        row = {"step": step + 1, "epoch": epoch, **{k: f"{v:.6f}" for k, v in loss.terms.items()},
                "lr": f"{lr:.3e}", "seconds": f"{seconds:.3f}"}
         with open(path, "a", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
@@ -410,13 +353,13 @@ class Pretrainer:
                 writer.writeheader()
             writer.writerow(row)
         if self._writer is not None:
-            for k, v in losses.items():
-                self._writer.add_scalar(f"loss/{k}", float(v), step)
+            for k, v in loss.terms.items():
+                self._writer.add_scalar(f"loss/{k}", v, step + 1)
 
     def _trim_loss_log(self, step: int) -> None:
-        """Drop log rows of steps after the checkpoint (they are run again)."""
+        """Drop log rows of steps after ``step``, where the run goes on (they are run again)."""
         path = self.output / LOSS_FILE
-        if not self.acc.is_main_process or not path.exists():
+        if not path.exists():
             return
         with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
@@ -424,59 +367,18 @@ class Pretrainer:
         with atomic_open(path) as handle:
             csv.writer(handle, lineterminator="\n").writerows(keep)
 
-    def _state_record(self, step: int, schedule) -> dict:
-        return {"step": step, "config": self.config.model_dump(), "corpus": self._fingerprint(),
-                "world_size": self.acc.num_processes, "schedule": schedule}
-
-    def _save_state(self, acc, ckpt: Path, step: int, schedule) -> None:
-        """Write the resumable state to ``checkpoint.tmp`` and swap it in: a kill never leaves a half state."""
-        tmp = ckpt.with_name(ckpt.name + ".tmp")
-        if acc.is_main_process and tmp.exists():
-            shutil.rmtree(tmp)
-        acc.wait_for_everyone()
-        acc.save_state(str(tmp))
-        acc.wait_for_everyone()
-        if acc.is_main_process:
-            atomic_write_json(tmp / STATE_FILE, self._state_record(step, schedule))
-            old = ckpt.with_name(ckpt.name + ".old")
-            if ckpt.exists():
-                if old.exists():
-                    shutil.rmtree(old)
-                ckpt.rename(old)
-            tmp.rename(ckpt)
-            if old.exists():
-                shutil.rmtree(old)
-        acc.wait_for_everyone()
-
-    def _load_state(self, ckpt: Path) -> dict:
-        if not ckpt.exists() and ckpt.with_name(ckpt.name + ".old").exists():
-            ckpt.with_name(ckpt.name + ".old").rename(ckpt)  # killed between the two renames
-        path = ckpt / STATE_FILE
-        if not path.exists():
-            raise ConfigError(f"nothing to resume: {ckpt} holds no checkpoint")
-        state = json.loads(path.read_text(encoding="utf-8"))
-        if state["config"] != self.config.model_dump():
-            changed = sorted(k for k in state["config"] if state["config"][k] != self.config.model_dump().get(k))
-            raise ConfigError(f"--resume with other settings than the checkpoint's: {', '.join(changed)}")
-        if state["corpus"] != self._fingerprint():
-            raise ConfigError("--resume with other input documents than the checkpoint's")
-        if state["world_size"] != self.acc.num_processes:
-            raise ConfigError(f"the checkpoint was written by {state['world_size']} processes; resume with as many")
-        state["schedule"] = [(e, b) for e, b in state["schedule"]]
-        return state
-
-    def _save_final(self, acc, model, steps: int) -> None:
-        acc.wait_for_everyone()
-        if not acc.is_main_process:
+    def _save_final(self, model: PretrainModel, steps: int) -> None:
+        """Write the pretrained encoder as a ccre model folder (:func:`ccre.modeling.checkpoint.save_encoder`):
+        transformer, pair embedder, the encoding it was pretrained with, and this run's record."""
+        if not self.team.is_main:
             return
-        unwrapped = acc.unwrap_model(model)
-        unwrapped.encoder.save_pretrained(self.output)
-        self.tokenizer.save_pretrained(self.output)
-        tmp = self.output / f".{PAIR_EMBEDDER_FILE}.tmp"
-        save_file({k: v.detach().cpu().contiguous() for k, v in unwrapped.pair_embedder.state_dict().items()}, str(tmp))
-        tmp.replace(self.output / PAIR_EMBEDDER_FILE)
-        atomic_write_json(self.output / PRETRAIN_INFO_FILE, {
+        c = self.config
+        encoding = EncoderConfig(name=c.encoder, marker=c.marker, typed_markers=c.typed_markers,
+                                 max_length=c.max_length, window_overlap=c.window_overlap, pair_dim=c.pair_dim,
+                                 dropout=0.1 if c.dropout is None else c.dropout)
+        save_encoder(self.output, model.encoder, self.tokenizer, model.pair_embedder.state_dict(),
+                     ModelConfig(encoder=encoding), {
             "config": self.config.model_dump(), "corpus": self.stats, "steps": steps,
-            "processes": acc.num_processes, "precision": resolve_precision(acc.device, self.precision),
+            "processes": self.team.world, "precision": resolve_precision(self.team.device, self.precision),
             "commit": git_commit(), "date": now_iso(), **self.extra_info,
         })

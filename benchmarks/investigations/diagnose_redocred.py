@@ -1,8 +1,8 @@
 """Why contrastive finetuning fails on Re-DocRED: each training variant on a frozen encoder, side by side.
 
-Usage: python benchmarks/diagnose_redocred.py [--train-docs 31] [--held-out 6] [--epochs 10] [--seed 1]
-                                             [--variants ce mccl-mean-memory ...]
-                                             [--results benchmarks/results/diagnosis.jsonl]
+Usage: python benchmarks/investigations/diagnose_redocred.py [--train-docs 31] [--held-out 6] [--epochs 10] [--seed 1]
+                                                            [--variants ce mccl-mean-memory ...]
+                                                            [--results benchmarks/results/diagnosis.jsonl]
 
 The seeded Re-DocRED subset of ``--train-docs`` documents (the bench's 1% cell) is split into training
 documents and ``--held-out`` documents. The default encoder is frozen and run once; only the pair embedder
@@ -44,7 +44,7 @@ from ccre.experiments.records import invoked_command
 from ccre.utils.runtime import git_commit, machine_description, now_iso, seed_everything
 from ccre.inference.threshold import best_margin
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # benchmarks/
 VARIANTS = ["ce"] + [f"{o}-{p}-{m}" for o in ("mccl", "supcon") for m in ("memory", "batch") for p in ("mean", "sum")]
 TAU1, TAU2, LR, BATCH = 0.1, 0.2, 1e-3, 4
 

@@ -1,10 +1,10 @@
 """Score kept contrastive checkpoints again with every inference mode, without retraining.
 
-Usage: python benchmarks/rescore.py [--results benchmarks/results/study.jsonl] [--splits dev test]
-                                    [--out benchmarks/results/variants.jsonl]
+Usage: python benchmarks/investigations/rescore.py [--results benchmarks/results/study.jsonl] [--splits dev test]
+                                                   [--out benchmarks/results/variants.jsonl]   (a wrapper of this module)
 
 ``--results benchmarks/results/variants.jsonl`` rescores the variant cells kept there (e.g. MCCL trained
-with ``train.mccl_pool=sum``); lines that are themselves rescores are never rescored.
+with ``objective.mccl_pool=sum``); lines that are themselves rescores are never rescored.
 
 For each result line of a SupCon or MCCL cell that kept its checkpoint (``ccre bench --keep-checkpoints``),
 the pair embeddings of each split are computed once, then scored against the checkpoint's memory of training
@@ -24,19 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ccre.experiments.records import append_lines, read_results
-from ccre.experiments.grid import short_hash
 from ccre.data.datasets import resolve_data_dir, split_path
-from ccre.modeling.embedding import embed_encoded
-from ccre.evaluation.scoring import score_predictions
-from ccre.experiments.run import resolve_split, select_training_documents
 from ccre.data.formats import read_documents
+from ccre.evaluation.scoring import score_predictions
+from ccre.experiments.grid import short_hash
+from ccre.experiments.records import append_lines, read_results, result_record
+from ccre.experiments.run import resolve_split, select_training_documents
 from ccre.inference.predictor import relations_from_decisions, scoring_chunk
+from ccre.modeling.embedding import embed_encoded
 from ccre.modeling.relation_model import RelationModel
-from ccre.experiments.records import result_record
 from ccre.utils.runtime import git_commit
-
-HERE = Path(__file__).resolve().parent
+from ccre_study import BENCHMARKS
 #: name -> (inference, mccl pool)
 MODES = {"mccl-mean": ("mccl", "mean"), "mccl-sum": ("mccl", "sum"), "knn": ("knn", "mean"),
          "centroid": ("centroid", "mean")}
@@ -69,7 +67,7 @@ def rescore(record: dict, split: str, docs, commit: str, data_dir=None) -> list[
     with torch.inference_mode():
         novelty = torch.sigmoid(model.novelty_head(h).squeeze(-1)).numpy() if model.novelty_head is not None else None
     embed_s = time.perf_counter() - started
-    trained_pool = model.config.train.mccl_pool
+    trained_pool = model.config.objective.mccl_pool
     records = []
     for mode, (inference, pool) in MODES.items():
         started = time.perf_counter()
@@ -83,7 +81,7 @@ def rescore(record: dict, split: str, docs, commit: str, data_dir=None) -> list[
                 decided[s : s + step] = objective.decide(scores).numpy()
                 probs[s : s + step] = objective.probabilities(scores).numpy()
         predictions = relations_from_decisions(docs, encoded, decided, probs, model.space, novelty)
-        overrides = {"predict": mode, **({"train.mccl_pool": trained_pool} if trained_pool != "mean" else {})}
+        overrides = {"predict": mode, **({"objective.mccl_pool": trained_pool} if trained_pool != "mean" else {})}
         records.append(result_record(
             dataset=split_dataset(record["dataset"], split),
             train_docs=record["train_docs"], method=record["method"], encoder=record["encoder"], seed=record["seed"],
@@ -97,9 +95,9 @@ def rescore(record: dict, split: str, docs, commit: str, data_dir=None) -> list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=HERE / "results" / "study.jsonl")
+    parser.add_argument("--results", type=Path, default=BENCHMARKS / "results" / "study.jsonl")
     parser.add_argument("--splits", nargs="+", default=["dev", "test"])
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "variants.jsonl")
+    parser.add_argument("--out", type=Path, default=BENCHMARKS / "results" / "variants.jsonl")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     data_dir = resolve_data_dir(args.data_dir)

@@ -1,8 +1,8 @@
 """Did pretraining learn what L_mtb asks? Same-entity-pair retrieval on pretraining documents.
 
-Usage: python benchmarks/pair_identity.py [--pretrained runs/mtb] [--encoders NAME_OR_PATH ...]
-                                          [--split held-out|seen] [--max-docs 200]
-                                          [--out benchmarks/results/pair_identity.jsonl]
+Usage: python benchmarks/investigations/pair_identity.py [--pretrained runs/mtb] [--encoders NAME_OR_PATH ...]
+                                                         [--split held-out|seen] [--max-docs 200]
+                                                         [--out benchmarks/results/pair_identity.jsonl]
 
 The pretraining corpus of ``--pretrained`` (its inputs and its ``max_pairs_per_doc`` / ``seed``, read from its
 ``ccre_pretrain.json``) is rebuilt and split by the documents of its first ``steps`` batches: those the encoder
@@ -40,7 +40,7 @@ from ccre.training.pretraining.masking import corrupt
 from ccre.experiments.records import result_record
 from ccre.utils.runtime import git_commit
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # benchmarks/
 METHOD = "pair-identity"
 
 

@@ -1,11 +1,11 @@
 """Why the kNN probe does (or does not) gain from pretraining: the neighbourhoods of relation pairs.
 
-Usage: python benchmarks/neighbours.py [--encoders NAME_OR_PATH ...] [--seeds 1 2 3] [--train-docs 20]
-                                       [--k 5] [--out benchmarks/results/neighbours.jsonl]
+Usage: python benchmarks/investigations/neighbours.py [--encoders NAME_OR_PATH ...] [--seeds 1 2 3] [--train-docs 20]
+                                                      [--k 5] [--out benchmarks/results/neighbours.jsonl]
 
 For each encoder (frozen, as in ``ccre probe``) and seed (the seeded BioRED training subset of ``ccre bench``),
 embeds the candidate pairs of the training documents and of BioRED test, and appends one line with
-:func:`ccre.analysis.neighbour_statistics` of the relation-bearing pairs: among the k nearest training pairs,
+:func:`ccre.analysis.neighbours.neighbour_statistics` of the relation-bearing pairs: among the k nearest training pairs,
 the fraction sharing a relation with the query, holding no relation, sharing its entity types and (training
 pairs querying each other) coming from the query's own document, against the chance level. Lines already in
 ``--out`` are skipped.
@@ -32,7 +32,7 @@ from ccre.data.labels import LabelSpace
 from ccre.experiments.records import result_record
 from ccre.utils.runtime import git_commit
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # benchmarks/
 METHOD = "neighbours"
 
 

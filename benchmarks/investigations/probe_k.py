@@ -1,8 +1,8 @@
 """Is the kNN probe's verdict (plain vs pretrained encoder) a matter of k? Sweep k, choose it on BioRED dev.
 
-Usage: python benchmarks/probe_k.py [--encoders NAME_OR_PATH ...] [--seeds 1 2 3] [--train-docs 20]
-                                    [--ks 1 3 5 10 20 50] [--view pair|entities] [--center]
-                                    [--out benchmarks/results/probe_k.jsonl]
+Usage: python benchmarks/investigations/probe_k.py [--encoders NAME_OR_PATH ...] [--seeds 1 2 3] [--train-docs 20]
+                                                   [--ks 1 3 5 10 20 50] [--view pair|entities] [--center]
+                                                   [--out benchmarks/results/probe_k.jsonl]
 
 For each encoder (frozen, as in ``ccre probe``) and seed (the seeded BioRED training subset of ``ccre bench``),
 embeds the candidate pairs of the training documents, of BioRED dev and of BioRED test once, then scores the
@@ -45,7 +45,7 @@ from ccre.analysis.probe import top_class
 from ccre.experiments.records import result_record
 from ccre.utils.runtime import git_commit
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # benchmarks/
 METHOD = "probe-knn-k-sweep"
 
 
