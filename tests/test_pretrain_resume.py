@@ -37,6 +37,7 @@ def _params(out: Path) -> dict[str, torch.Tensor]:
 
 def test_stopped_and_resumed_equals_straight(tmp_path):
     straight = Pretrainer(CFG, tiny_corpus(), tmp_path / "a", cpu=True, show_progress=False).run()
+    assert not (straight / STATE_FILE).exists()  # the finished model supersedes the training state
     Pretrainer(CFG, tiny_corpus(), tmp_path / "b", cpu=True, show_progress=False).run(stop_after=1)
     assert (tmp_path / "b" / STATE_FILE).exists() and not (tmp_path / "b" / PARTS["pair_embedder"]).exists()
     with pytest.raises(CcreError, match="--resume"):

@@ -160,16 +160,16 @@ def test_calibrated_margin_on_real_redocred_documents() -> None:
 def test_contrastive_multi_label_mean_score_warns(caplog: pytest.LogCaptureFixture) -> None:
     """The warning fires for SupCon/MCCL with the mean score on Re-DocRED (multi-label), and not for CE, the sum
     score, or single-label BioRED."""
-    from ccre.config import TrainConfig
+    from ccre.config import ObjectiveConfig
     from ccre.training.finetune import warn_contrastive_multi_label
 
     multi = LabelSpace.from_documents(read_documents(data_file("redocred/dev_revised.json"))[:5])
     single = LabelSpace.from_documents(read_documents(data_file("biored/Train.PubTator"))[:5])
     assert multi.multi_label and not single.multi_label
     with caplog.at_level("WARNING", logger="ccre.training.finetune"):
-        assert warn_contrastive_multi_label(TrainConfig(objective="mccl"), multi)
-        assert warn_contrastive_multi_label(TrainConfig(objective="supcon"), multi)
-        assert not warn_contrastive_multi_label(TrainConfig(objective="mccl", mccl_pool="sum"), multi)
-        assert not warn_contrastive_multi_label(TrainConfig(objective="ce"), multi)
-        assert not warn_contrastive_multi_label(TrainConfig(objective="mccl"), single)
+        assert warn_contrastive_multi_label(ObjectiveConfig(name="mccl"), multi)
+        assert warn_contrastive_multi_label(ObjectiveConfig(name="supcon"), multi)
+        assert not warn_contrastive_multi_label(ObjectiveConfig(name="mccl", mccl_pool="sum"), multi)
+        assert not warn_contrastive_multi_label(ObjectiveConfig(name="ce"), multi)
+        assert not warn_contrastive_multi_label(ObjectiveConfig(name="mccl"), single)
     assert len([r for r in caplog.records if "multi-label" in r.getMessage()]) == 2

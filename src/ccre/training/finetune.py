@@ -148,6 +148,7 @@ def train_model(
 
 def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, precision: Precision,
            show_progress: bool, state_path: Path | None, resume: bool) -> RelationModel:
+    """:func:`train_model` under the run's determinism setting, on the processes of ``team``."""
     tc = config.train
     if team.world > tc.batch_size:
         raise ConfigError(f"batch_size {tc.batch_size} is smaller than the number of processes ({team.world})")

@@ -193,8 +193,7 @@ class TrainingLoop(Generic[B]):
         )
         total = len(self.plan)
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, int(settings.warmup_ratio * total), total)
-        self.step = 0
-        """Optimizer steps done."""
+        self.step = 0  # optimizer steps done
         self._saved: int | None = None  # the step of the last state written or restored
 
     # ------------------------------------------------------------------------------------- state
