@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from formats_helpers import data_file
 
 import ccre
-from formats_helpers import data_file
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

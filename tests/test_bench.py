@@ -16,7 +16,13 @@ from ccre.cli import app
 from ccre.errors import ConfigError
 from ccre.experiments.grid import PROBES, Cell, Grid, expand, pretrain_key, short_hash
 from ccre.experiments.records import read_results, result_record
-from ccre.experiments.report import aggregate, load_records, markdown_table, wall_table, write_report
+from ccre.experiments.report import (
+    aggregate,
+    load_records,
+    markdown_table,
+    wall_table,
+    write_report,
+)
 from ccre.experiments.runner import BenchContext, estimate_seconds, run_grid
 from ccre.training.pretraining.config import PretrainConfig
 

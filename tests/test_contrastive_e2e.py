@@ -110,7 +110,7 @@ def test_predict_inference_overrides_rescore_without_retraining(mccl_checkpoint,
     model = RelationModel.from_pretrained(
         tmp / "ckpt", inference={"inference.scorer": "mccl", "objective.mccl_pool": "sum", "objective.tau2": 0.05}
     )
-    assert (model.objective.inference, model.objective.pool, model.objective.tau2) == ("mccl", "sum", 0.05)
+    assert (model.objective.scorer.mode, model.objective.scorer.pool, model.objective.scorer.tau2) == ("mccl", "sum", 0.05)
     expected = Predictor(model).predict(test)
     written = read_documents(out)
     assert [sorted((r.head, r.tail, r.type) for r in d.relations) for d in written] == [

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from ccre.data.documents import Document, Entity, Mention
-from ccre.data.formats import detect_format, read_documents, validate_file, write_documents
+from ccre.data.formats import (
+    detect_format,
+    read_documents,
+    validate_file,
+    write_documents,
+)
 from ccre.errors import FormatError
 
 DOC = Document("1", "Title here body", [Mention(0, 5, "Title", "Gene")], [Entity("5", "Gene", [0], ("5",), "Title")],

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from formats_helpers import assert_located, data_file, view
 
-from ccre.data.formats import detect_format, read_documents, validate_file, write_documents
+from ccre.data.formats import (
+    detect_format,
+    read_documents,
+    validate_file,
+    write_documents,
+)
 from ccre.errors import FormatError
 
 SUFFIX = {"bioc-xml": "xml", "bioc-json": "json"}

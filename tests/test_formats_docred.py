@@ -11,7 +11,12 @@ import pytest
 from formats_helpers import assert_located, data_file, view
 
 from ccre.data.documents import Document, Entity, Mention
-from ccre.data.formats import detect_format, read_documents, validate_file, write_documents
+from ccre.data.formats import (
+    detect_format,
+    read_documents,
+    validate_file,
+    write_documents,
+)
 from ccre.data.formats.docred import read_docred_predictions, write_docred_predictions
 from ccre.errors import FormatError
 

@@ -99,3 +99,26 @@ def test_the_library_makes_no_process_wide_change() -> None:
     assert len(modules) > 30  # the package was found
     changes = [c for p in modules for c in _changes(p.read_text(encoding="utf-8"), p.relative_to(PACKAGE).as_posix())]
     assert changes == []
+
+
+def test_an_encoder_loaded_for_probing_is_seeded_without_touching_the_callers_generators() -> None:
+    """The untrained pair embedder of a probed encoder is the same for the same seed, and the global random
+    generators are where the caller left them."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from ccre.analysis.probe import load_for_embedding
+    from ccre.data.labels import LabelSpace
+
+    space = LabelSpace(("no-relation", "r"), directed=False, multi_label=False, novelty=False)
+    torch.manual_seed(123)
+    random.seed(5)
+    np.random.seed(6)
+    before = torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy()
+    a = load_for_embedding("sentence-transformers/all-MiniLM-L6-v2", space, seed=7)
+    assert torch.equal(torch.get_rng_state(), before[0]) and random.getstate() == before[1]
+    assert (np.random.get_state()[1] == before[2]).all()
+    b = load_for_embedding("sentence-transformers/all-MiniLM-L6-v2", space, seed=7)
+    assert torch.equal(a.pair_embedder.hidden.weight, b.pair_embedder.hidden.weight)

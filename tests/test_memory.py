@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ccre.errors import CcreError
-from ccre.modeling.memory import EmbeddingMemory, EntryMeta, centroid_scores, knn_scores
+from ccre.inference.scorers import centroid_scores, knn_scores
+from ccre.modeling.memory import EmbeddingMemory, EntryMeta
 
 
 def _memory(n: int = 1000, dim: int = 64, num_labels: int = 4, seed: int = 0) -> EmbeddingMemory:

@@ -6,7 +6,10 @@ import math
 
 import torch
 
-from ccre.objectives.adaptive_threshold import AdaptiveThresholdObjective, adaptive_threshold_loss
+from ccre.objectives.adaptive_threshold import (
+    AdaptiveThresholdObjective,
+    adaptive_threshold_loss,
+)
 from ccre.objectives.cross_entropy import CrossEntropyObjective
 
 

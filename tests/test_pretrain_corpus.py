@@ -11,7 +11,12 @@ from pretrain_helpers import make_doc, tiny_corpus
 from ccre.data.documents import Entity
 from ccre.data.formats import read_documents
 from ccre.training.pretraining.batching import epoch_batches
-from ccre.training.pretraining.corpus import build_corpus, corpus_stats, exclude_documents, linking_keys
+from ccre.training.pretraining.corpus import (
+    build_corpus,
+    corpus_stats,
+    exclude_documents,
+    linking_keys,
+)
 
 
 def test_linking_keys():

@@ -23,8 +23,8 @@ from ccre.experiments.records import result_record  # noqa: E402
 from ccre.experiments.run import method_name  # noqa: E402
 from ccre.modeling.checkpoint import PARTS  # noqa: E402
 from ccre.modeling.relation_model import RelationModel  # noqa: E402
-from ccre.training.pretraining.config import PretrainConfig  # noqa: E402
 from ccre.training.loop import STATE_FILE, saved_step  # noqa: E402
+from ccre.training.pretraining.config import PretrainConfig  # noqa: E402
 from ccre.training.pretraining.trainer import Pretrainer  # noqa: E402
 
 CFG = PretrainConfig(**{**TINY, "max_steps": 3, "checkpoint_every": 10})  # dropout on: RNG state must resume

@@ -77,7 +77,7 @@ def test_held_out_scores_leave_each_document_out() -> None:
     docs = [f"d{i % 4}" for i in range(n)]
     docs[-1] = ""  # an entry without a document is a document of its own
     objective = MCCLObjective(multi_label=True, tau=0.1, tau2=0.3)
-    rows, scores = held_out_scores(vectors, targets, docs, objective._scores_against, budget=50)
+    rows, scores = held_out_scores(vectors, targets, docs, objective.scorer.scores, budget=50)
     assert sorted(rows.tolist()) == list(range(n))
     v, t = vectors.numpy(), targets.numpy()
     for row, got in zip(rows.tolist(), scores.tolist()):
@@ -90,7 +90,7 @@ def test_held_out_scores_samples_at_most_max_documents() -> None:
     vectors, targets = torch.randn(20, 3), torch.eye(2)[torch.arange(20) % 2]
     docs = [f"d{i}" for i in range(20)]
     objective = MCCLObjective(multi_label=True, tau=0.1, tau2=0.3)
-    rows, _ = held_out_scores(vectors, targets, docs, objective._scores_against, budget=100, max_documents=5)
+    rows, _ = held_out_scores(vectors, targets, docs, objective.scorer.scores, budget=100, max_documents=5)
     assert len(rows) == 5 and len(set(rows.tolist())) == 5
 
 
@@ -110,23 +110,23 @@ def test_objective_calibrates_on_first_decision_and_again_after_new_memory() -> 
     objective.set_memory(memory)
     scores = objective.scores(torch.from_numpy(vectors).float())
     objective.decide(scores)
-    rows, held = held_out_scores(*memory.tensors()[:2], [m.doc_id for m in memory.meta], objective._scores_against,
+    rows, held = held_out_scores(*memory.tensors()[:2], [m.doc_id for m in memory.meta], objective.scorer.scores,
                                  budget=1000)
     expected, _ = best_margin((held[:, 1:] - held[:, :1]).numpy(), targets[rows, 1:] > 0)
-    assert objective.margin == pytest.approx(expected)
+    assert objective.decision.margin == pytest.approx(expected)
     objective.set_memory(memory)
-    assert objective.margin is None
+    assert objective.decision.margin is None
     objective.decide(scores)
     objective.set_inference("knn")  # other scores, another margin
-    assert objective.margin is None and objective.inference == "knn" and objective.pool == "mean"
+    assert objective.decision.margin is None and objective.scorer.mode == "knn" and objective.scorer.pool == "mean"
     knn = objective.scores(torch.from_numpy(vectors).float())
     objective.decide(knn)
-    rows, held = held_out_scores(*memory.tensors()[:2], [m.doc_id for m in memory.meta], objective._scores_against,
+    rows, held = held_out_scores(*memory.tensors()[:2], [m.doc_id for m in memory.meta], objective.scorer.scores,
                                  budget=1000)
-    assert objective.margin == pytest.approx(best_margin((held[:, 1:] - held[:, :1]).numpy(), targets[rows, 1:] > 0)[0])
+    assert objective.decision.margin == pytest.approx(best_margin((held[:, 1:] - held[:, :1]).numpy(), targets[rows, 1:] > 0)[0])
     zero = MCCLObjective(multi_label=True, tau=0.1, tau2=0.3, na_margin="zero")
     zero.set_memory(memory)
-    assert zero.decide(scores).equal(mccl_decide(scores, True)) and zero.margin == 0.0
+    assert zero.decide(scores).equal(mccl_decide(scores, True)) and zero.decision.margin == 0.0
 
 
 def test_calibrated_margin_on_real_redocred_documents() -> None:
@@ -144,17 +144,17 @@ def test_calibrated_margin_on_real_redocred_documents() -> None:
     memory = build_memory(model, train)
     counts = {}
     for margin in ("zero", "calibrated"):
-        model.objective.na_margin = margin
+        model.objective.decision.na_margin = margin
         model.set_memory(memory)
         counts[margin] = sum(map(len, Predictor(model).predict(test)))
     vectors, targets, _ = memory.tensors()
-    rows, held = held_out_scores(vectors, targets, [m.doc_id for m in memory.meta], model.objective._scores_against,
+    rows, held = held_out_scores(vectors, targets, [m.doc_id for m in memory.meta], model.objective.scorer.scores,
                                  budget=1 << 20)
     assert sorted(set(m.doc_id for m in memory.meta)) == sorted(d.id for d in train) and len(rows) == len(memory)
     margins, gold = (held[:, 1:] - held[:, :1]).numpy(), targets[rows, 1:].numpy() > 0
-    assert model.objective.margin == pytest.approx(best_margin(margins, gold)[0])
-    assert _f1_at(margins, gold, model.objective.margin) >= _f1_at(margins, gold, 0.0)
-    assert model.objective.margin > 0 and counts["calibrated"] < counts["zero"] / 2
+    assert model.objective.decision.margin == pytest.approx(best_margin(margins, gold)[0])
+    assert _f1_at(margins, gold, model.objective.decision.margin) >= _f1_at(margins, gold, 0.0)
+    assert model.objective.decision.margin > 0 and counts["calibrated"] < counts["zero"] / 2
 
 
 def test_contrastive_multi_label_mean_score_warns(caplog: pytest.LogCaptureFixture) -> None:

@@ -23,7 +23,16 @@ from pathlib import Path
 
 from ccre.experiments.grid import Grid
 from ccre.experiments.records import read_results
-from ccre.experiments.report import Row, aggregate, load_records, markdown_table, relative_path, resumed_footnote, wall_table, write_report
+from ccre.experiments.report import (
+    Row,
+    aggregate,
+    load_records,
+    markdown_table,
+    relative_path,
+    resumed_footnote,
+    wall_table,
+    write_report,
+)
 from ccre.training.pretraining.config import PretrainConfig
 from ccre.utils.io import atomic_write_text
 from ccre.utils.runtime import git_commit, machine_description, now_iso

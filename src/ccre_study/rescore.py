@@ -29,12 +29,13 @@ from ccre.data.formats import read_documents
 from ccre.evaluation.scoring import score_predictions
 from ccre.experiments.grid import short_hash
 from ccre.experiments.records import append_lines, read_results, result_record
-from ccre.experiments.run import resolve_split, select_training_documents
+from ccre.experiments.run import decision_margin, resolve_split, select_training_documents
 from ccre.inference.predictor import relations_from_decisions, scoring_chunk
 from ccre.modeling.embedding import embed_encoded
 from ccre.modeling.relation_model import RelationModel
 from ccre.utils.runtime import git_commit
 from ccre_study import BENCHMARKS
+
 #: name -> (inference, mccl pool)
 MODES = {"mccl-mean": ("mccl", "mean"), "mccl-sum": ("mccl", "sum"), "knn": ("knn", "mean"),
          "centroid": ("centroid", "mean")}
@@ -88,7 +89,7 @@ def rescore(record: dict, split: str, docs, commit: str, data_dir=None) -> list[
             metrics=score_predictions(docs, predictions, scheme, train), wall_s=embed_s + time.perf_counter() - started,
             config=model.config.model_dump(), commit=commit, overrides=overrides, overrides_hash=short_hash(overrides, 10),
             checkpoint=record["checkpoint"], rescored_from=record.get("bench_key", ""),
-            **({"na_margin": round(float(objective.margin), 6)} if objective.margin is not None else {}),
+            **decision_margin(model),
         ))
     return records
 

@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 from ccre_study import REPO
+
 PARTS = ("train", "predict", "knn", "stream")
 TARGETS = {
     "train_ce_ratio": ("<=", 1.10),
@@ -146,8 +147,8 @@ def worker_train(args: dict) -> list:
     from transformers import get_linear_schedule_with_warmup
 
     from ccre.data.datasets import sample_documents
-    from ccre.modeling.embedding import build_memory
     from ccre.data.labels import LabelSpace
+    from ccre.modeling.embedding import build_memory
     from ccre.training.finetune import length_bucketed_batches
 
     variant, quick = args["variant"], args["quick"]
@@ -218,9 +219,9 @@ def worker_predict(args: dict) -> list:
     import torch
 
     from ccre.data.datasets import sample_documents
-    from ccre.modeling.embedding import build_memory
-    from ccre.inference.predictor import Predictor, _chunks
     from ccre.data.labels import LabelSpace
+    from ccre.inference.predictor import Predictor, _chunks
+    from ccre.modeling.embedding import build_memory
 
     quick = args["quick"]
     test = _biored("test", args["data_dir"])[: args["test_docs"]]
@@ -389,8 +390,8 @@ def worker_stream(args: dict) -> list:
 
     from ccre.data.datasets import sample_documents
     from ccre.data.formats import write_documents
-    from ccre.inference.predictor import Predictor
     from ccre.data.labels import LabelSpace
+    from ccre.inference.predictor import Predictor
     from ccre.inference.streaming import predict_file
 
     quick = args["quick"]
@@ -574,8 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"measures": measures}))
         return 0
 
-    from ccre.utils.io import append_jsonl, atomic_write_text
     from ccre.experiments.records import invoked_command
+    from ccre.utils.io import append_jsonl, atomic_write_text
     from ccre.utils.runtime import git_commit, machine_description
 
     opts.parts = [p.strip() for p in opts.parts.split(",") if p.strip()]

@@ -38,11 +38,17 @@ from ccre.data.labels import LabelSpace
 from ccre.errors import ConfigError
 from ccre.evaluation.scoring import Scheme, score_predictions
 from ccre.inference.predictor import relations_from_decisions
+from ccre.inference.scorers import centroid_scores, knn_scores
 from ccre.modeling.checkpoint import read_manifest
 from ccre.modeling.embedding import embed_encoded, embed_labelled
-from ccre.modeling.memory import EmbeddingMemory, centroid_scores, knn_scores
+from ccre.modeling.memory import EmbeddingMemory
 from ccre.modeling.relation_model import RelationModel
-from ccre.utils.runtime import Precision, ResolvedPrecision, pick_device, seed_everything
+from ccre.utils.runtime import (
+    Precision,
+    ResolvedPrecision,
+    pick_device,
+    seeded,
+)
 
 
 def top_class(scores: np.ndarray) -> np.ndarray:
@@ -116,10 +122,9 @@ def load_for_embedding(
             raise ConfigError(f"{name_or_path} is a finetuned checkpoint: --fresh-pair-embedder applies to "
                               "encoders and ccre pretrain outputs")
         return RelationModel.from_pretrained(name_or_path, pick_device(device))
-    seed_everything(seed)
     encoder = (encoder or EncoderConfig()).model_copy(update={"name": str(name_or_path)})
-    config = ModelConfig(encoder=encoder)
-    model = RelationModel.create(config, space, pretrained_pair_embedder=not fresh_pair_embedder)
+    with seeded(seed):  # the untrained parts are repeatable, the caller's random streams untouched
+        model = RelationModel.create(ModelConfig(encoder=encoder), space, pretrained_pair_embedder=not fresh_pair_embedder)
     return model.to(pick_device(device)).eval()
 
 

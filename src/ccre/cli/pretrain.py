@@ -104,6 +104,9 @@ def pretrain(
     max_pairs_per_doc: Annotated[Optional[int], typer.Option(help="instances kept per document")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(help="steps between resumable checkpoints")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="pretraining field FIELD=VALUE (any field of ccre.training.pretraining.config.PretrainConfig, "
+        "e.g. mlm_prob=0.2); repeatable, applied last")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --output from its last checkpoint")] = False,
     cpu: Annotated[bool, typer.Option(help="run on CPU even when a GPU is present")] = False,
     precision: PrecisionOpt = PrecisionChoice.auto,
@@ -119,7 +122,7 @@ def pretrain(
 
     from pydantic import ValidationError
 
-    from ccre.config import read_mapping
+    from ccre.config import parse_assignments, read_mapping
 
     logging.getLogger("accelerate").setLevel(logging.ERROR)  # no per-checkpoint INFO lines
 
@@ -134,6 +137,7 @@ def pretrain(
         "max_pairs_per_doc": max_pairs_per_doc, "checkpoint_every": checkpoint_every, "seed": seed,
     }
     raw.update({k: v for k, v in overrides.items() if v is not None})
+    raw.update(parse_assignments(set_, "--set"))
     if epochs is not None and max_steps is None:
         raw["max_steps"] = None
     if max_length is not None and "window_overlap" not in raw:

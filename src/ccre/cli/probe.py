@@ -19,6 +19,7 @@ from ccre.cli.app import (
     out,
 )
 from ccre.config import DatasetName
+from ccre.errors import ConfigError
 
 
 def _train_test(dataset: Optional[DatasetName], train_file, test_file, train_docs: int, seed: int, data_dir):
@@ -57,6 +58,9 @@ def probe(
         "--typed-markers/--untyped-markers",
         help="write each mention's entity type after its start marker (for an encoder pretrained with "
         "`ccre pretrain --typed-markers`)")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="encoder field encoder.FIELD=VALUE the probed pairs are encoded with, e.g. "
+        "encoder.max_length=256 (repeatable)")] = None,
     results: Annotated[Optional[Path], typer.Option(help="append one JSON line per probe to this file")] = None,
     data_dir: DataDir = None,
     device: Annotated[Optional[str], typer.Option()] = None,
@@ -67,7 +71,7 @@ def probe(
     import time
 
     from ccre.analysis.probe import probe_encoder
-    from ccre.config import EncoderConfig
+    from ccre.config import ModelConfig, parse_assignments
     from ccre.data.formats import detect_format
     from ccre.evaluation.scoring import scheme_for_format
     from ccre.experiments.grid import short_hash
@@ -76,16 +80,19 @@ def probe(
     from ccre.utils.io import append_jsonl
     from ccre.utils.runtime import git_commit
 
+    encoding = {**({"encoder.typed_markers": True} if typed_markers else {}), **parse_assignments(set_)}
+    if any(not key.startswith("encoder.") for key in encoding):
+        raise ConfigError("ccre probe --set takes encoder.* fields only (a probe trains nothing)")
+    encoder = ModelConfig().with_overrides(encoding).encoder
     started = time.perf_counter()
     commit = git_commit()
     train_docs_, test_docs, test_path = _train_test(dataset, train_file, test_file, train_docs, seed, data_dir)
     scores, resolved_precision = probe_encoder(model, train_docs_, test_docs, scheme_for_format(detect_format(test_path)),
                                                k, seed, device, fresh_pair_embedder, precision.value,
-                                               EncoderConfig(typed_markers=typed_markers))
+                                               encoder)
     wall = time.perf_counter() - started
     # a variant is told apart in reports by its overrides
-    overrides = {**({"probe.pair_embedder": "fresh"} if fresh_pair_embedder else {}),
-                 **({"encoder.typed_markers": True} if typed_markers else {})}
+    overrides = {**({"probe.pair_embedder": "fresh"} if fresh_pair_embedder else {}), **encoding}
     variant = {"overrides": overrides, "overrides_hash": "fresh-pair" if list(overrides) == ["probe.pair_embedder"]
                else short_hash(overrides, 10)} if overrides else {}
     encoder_kind = "mtb" if is_pretrained_encoder(model) else "plm"

@@ -8,7 +8,11 @@ from typing import Literal
 from ccre.data.documents import Document
 from ccre.evaluation.biored import biored_scores
 from ccre.evaluation.docred import docred_scores
-from ccre.inference.predictor import PredictedRelation, docred_result_list, with_predictions
+from ccre.inference.predictor import (
+    PredictedRelation,
+    docred_result_list,
+    with_predictions,
+)
 
 Scheme = Literal["biored", "docred"]
 

@@ -14,9 +14,9 @@ from ccre.data.documents import Document
 from ccre.data.formats import detect_format, read_documents
 from ccre.errors import ConfigError
 from ccre.evaluation.scoring import scheme_for_format, score_predictions
-from ccre.modeling.checkpoint import is_pretrained_encoder
 from ccre.experiments.records import result_record
 from ccre.inference.predictor import PredictedRelation, Predictor
+from ccre.modeling.checkpoint import is_pretrained_encoder
 from ccre.modeling.relation_model import RelationModel
 from ccre.training.finetune import STATE_FILE, train_model
 from ccre.utils.distributed import is_main_process
@@ -66,10 +66,11 @@ def select_training_documents(config: CcreConfig, docs: Sequence[Document]) -> l
         raise ConfigError(f"training subset: {exc}") from None
 
 
-def _decision_margin(model: RelationModel) -> dict[str, float]:
+def decision_margin(model: RelationModel) -> dict[str, float]:
     """``{"na_margin": m}`` when the model's multi-label decisions used a no-relation margin (calibrated or
-    zero, :mod:`ccre.inference.threshold`), so that the result line records the cut-off behind its figures."""
-    margin = getattr(model.objective, "margin", None)
+    zero, :mod:`ccre.inference.decision`), so that the result line records the cut-off behind its figures."""
+    decision = getattr(model.objective, "decision", None)
+    margin = None if decision is None else decision.margin
     return {} if margin is None else {"na_margin": round(float(margin), 6)}
 
 
@@ -121,7 +122,7 @@ def train_and_evaluate(
         config=config.model_dump(),
         commit=commit,
         precision=model.resolved_precision,
-        **_decision_margin(model),
+        **decision_margin(model),
     )
     if results is not None:
         append_jsonl(results, record)

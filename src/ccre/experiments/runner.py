@@ -27,7 +27,12 @@ from ccre.experiments.grid import (
     pretrain_key,
     short_hash,
 )
-from ccre.experiments.records import append_lines, finished_keys, headline_figures, read_results
+from ccre.experiments.records import (
+    append_lines,
+    finished_keys,
+    headline_figures,
+    read_results,
+)
 from ccre.modeling.checkpoint import is_pretrained_encoder, pretrain_settings
 
 if TYPE_CHECKING:

@@ -25,7 +25,13 @@ from ccre.data.documents import Document
 from ccre.data.formats import detect_format, iter_documents, write_documents
 from ccre.data.formats.pubtator import dumps as pubtator_dumps
 from ccre.errors import CcreError, FormatError
-from ccre.inference.predictor import PredictedRelation, Predictor, docred_result_list, explanations, with_predictions
+from ccre.inference.predictor import (
+    PredictedRelation,
+    Predictor,
+    docred_result_list,
+    explanations,
+    with_predictions,
+)
 from ccre.utils.io import atomic_open
 from ccre.utils.progress import progress_bar
 from ccre.utils.runtime import map_large_buffers, release_free_memory

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModel,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from ccre.config import DEFAULT_ENCODER, EncoderConfig, ModelConfig
 from ccre.errors import ConfigError

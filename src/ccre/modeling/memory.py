@@ -1,5 +1,5 @@
-"""An exact cosine-similarity memory of pair embeddings, with per-entry metadata, and the two
-instance-based classifiers that read it: k-nearest-neighbour voting and nearest centroid.
+"""An exact cosine-similarity memory of pair embeddings, with per-entry metadata (the classifiers that read
+it are in :mod:`ccre.inference.scorers`).
 
 The memory keeps the embeddings of training pairs (for MCCL/SupCon candidates during continual
 finetuning, for kNN inference and for the probing analysis). Vectors are L2-normalized on the way in,
@@ -223,35 +223,3 @@ class EmbeddingMemory:
         memory._ids = ids.astype(np.int64)
         memory._meta = [EntryMeta(str(d), str(h), str(t), int(n)) for d, h, t, n in zip(doc_ids, heads, tails, novelty)]
         return memory
-
-
-def knn_scores(
-    sims: np.ndarray, idx: np.ndarray, targets: np.ndarray, k: int, weighted: bool = False
-) -> np.ndarray:
-    """Label votes ``(Q, C)`` of the ``k`` nearest neighbours (``sims``/``idx`` as from
-    :meth:`EmbeddingMemory.search`; index ``-1`` marks no neighbour and is ignored).
-
-    Plain (default): the fraction of the ``k`` neighbours carrying each label. Weighted: each neighbour
-    votes with its cosine similarity clipped at 0, normalized by the total weight, so closer neighbours
-    count more and dissimilar ones not at all. Multi-hot neighbours vote for each of their labels.
-    """
-    sims, idx = sims[:, :k], idx[:, :k]
-    valid = idx >= 0
-    weights = np.clip(sims, 0.0, None) if weighted else np.ones_like(sims, dtype=np.float64)
-    weights = np.where(valid, weights, 0.0)
-    votes = np.einsum("qk,qkc->qc", weights, targets[np.where(valid, idx, 0)])
-    return votes / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
-
-
-def centroid_scores(queries: np.ndarray, vectors: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Cosine similarity ``(Q, C)`` of each query to each class centroid, the normalized mean of the
-    class's normalized vectors (a multi-hot entry counts in each of its classes); ``-inf`` for a class
-    without vectors."""
-    vectors = l2_normalize(vectors).astype(np.float64)
-    targets = np.asarray(targets, dtype=np.float64)
-    counts = targets.sum(axis=0)
-    centroids = (targets.T @ vectors) / np.maximum(counts, 1.0)[:, None]
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    scores = l2_normalize(queries).astype(np.float64) @ centroids.T
-    scores[:, counts == 0] = -np.inf
-    return scores

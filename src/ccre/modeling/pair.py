@@ -17,7 +17,6 @@ from torch import nn
 from ccre.encoding.windows import Batch
 
 
-
 class PairEmbedder(nn.Module):
     """Entity pair embedding ``h`` from the head and tail entity embeddings."""
 

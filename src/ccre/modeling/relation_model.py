@@ -19,7 +19,12 @@ from ccre.data.labels import LabelSpace
 from ccre.encoding.markers import DocumentEncoder, EncodedDocument
 from ccre.encoding.windows import Batch, collate
 from ccre.errors import ConfigError
-from ccre.modeling.checkpoint import PARTS, read_manifest, require_manifest, write_model_folder
+from ccre.modeling.checkpoint import (
+    PARTS,
+    read_manifest,
+    require_manifest,
+    write_model_folder,
+)
 from ccre.modeling.encoder import encoder_states, load_encoder, warn_marker_mismatch
 from ccre.modeling.memory import EmbeddingMemory
 from ccre.modeling.pair import PairEmbedder, merge_windows, pool_entities

@@ -10,8 +10,8 @@ import os
 import platform
 import random
 import subprocess
-from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -97,9 +97,27 @@ def map_large_buffers(threshold: int = LARGE_BUFFER) -> bool:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (a training run's own start)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Within the block the global generators start from ``seed`` (:func:`seed_everything`); afterwards they are
+    back where they were, so a library call that needs repeatable draws leaves the caller's streams alone."""
+    py, np_state, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    seed_everything(seed)
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(np_state)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def git_commit(cwd: str | Path | None = None, *, exclude: Iterable[str | Path] = ()) -> str:

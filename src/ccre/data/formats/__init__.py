@@ -15,7 +15,12 @@ from pathlib import Path
 from ccre.data.documents import Document
 from ccre.data.formats import bioc, docred, pubtator
 from ccre.data.formats._io import read_text
-from ccre.data.formats.validate import Parsed, collect_documents, collect_errors, valid_documents
+from ccre.data.formats.validate import (
+    Parsed,
+    collect_documents,
+    collect_errors,
+    valid_documents,
+)
 from ccre.errors import FormatError
 
 FORMATS = ("pubtator", "bioc-xml", "bioc-json", "docred")

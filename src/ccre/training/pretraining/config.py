@@ -10,11 +10,9 @@ shared, loaded 2-core machine took 26-58 s: with other jobs running, lower --max
 
 from __future__ import annotations
 
-
 from pydantic import Field, model_validator
 
 from ccre.config import DEFAULT_ENCODER, _Section
-
 
 
 class PretrainConfig(_Section):

@@ -30,13 +30,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ccre.config import EncoderConfig, ModelConfig
 from ccre.data.documents import Document
 from ccre.encoding.markers import DocumentEncoder, EncodedDocument
 from ccre.encoding.windows import Batch, collate
-from ccre.config import EncoderConfig, ModelConfig
 from ccre.errors import CcreError, ConfigError
-from ccre.modeling.encoder import encoder_states, resolve_encoder_path
 from ccre.modeling.checkpoint import MANIFEST_FILE, save_encoder
+from ccre.modeling.encoder import encoder_states, resolve_encoder_path
 from ccre.modeling.pair import PairEmbedder, merge_windows, pool_entities
 from ccre.objectives.mtb import mtb_loss
 from ccre.objectives.self_contrast import self_contrast_loss
@@ -53,7 +53,14 @@ from ccre.training.pretraining.corpus import PretrainCorpus, build_corpus, corpu
 from ccre.training.pretraining.masking import IGNORE, corrupt
 from ccre.utils.distributed import gather_rows, workers
 from ccre.utils.io import atomic_open
-from ccre.utils.runtime import Precision, autocast, git_commit, now_iso, resolve_precision, seed_everything
+from ccre.utils.runtime import (
+    Precision,
+    autocast,
+    git_commit,
+    now_iso,
+    resolve_precision,
+    seed_everything,
+)
 
 LOSS_FILE = "losses.csv"
 _DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
