@@ -16,7 +16,8 @@ from pretrain_helpers import tiny_corpus  # noqa: E402
 from ccre.training.pretraining.config import PretrainConfig  # noqa: E402
 from ccre.training.pretraining.trainer import Pretrainer  # noqa: E402
 
-TINY = dict(max_steps=2, batch_size=4, max_length=24, window_overlap=4, checkpoint_every=1, seed=3)
+TINY = {"max_steps": 2, "batch_size": 4, "encoder.max_length": 24, "encoder.window_overlap": 4, "checkpoint_every": 1,
+        "seed": 3}
 
 if __name__ == "__main__":
     import argparse
@@ -27,5 +28,6 @@ if __name__ == "__main__":
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     transformers.logging.set_verbosity_error()
-    cfg = PretrainConfig(**{**TINY, "max_steps": args.steps}, dropout=0.0, blank_prob=0.5, mlm_prob=0.3)
+    cfg = PretrainConfig().with_overrides({**TINY, "max_steps": args.steps, "encoder.dropout": 0.0, "encoder_dropout": 0.0,
+                                           "blank_prob": 0.5, "mlm_prob": 0.3})
     Pretrainer(cfg, tiny_corpus(), args.output, cpu=True, show_progress=False).run(resume=args.resume)

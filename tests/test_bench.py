@@ -82,8 +82,8 @@ def test_grid_expands_every_combination_once() -> None:
     # a pretraining field added later (typed markers) keeps the earlier configurations' keys while at its
     # default, and makes a new key when set; a probe encodes as the grid's encoder.* overrides say
     plain_key = pretrain_key(PretrainConfig())
-    assert plain_key == short_hash({k: v for k, v in PretrainConfig().model_dump().items() if k != "typed_markers"})
-    assert pretrain_key(PretrainConfig(typed_markers=True)) != plain_key
+    assert plain_key == short_hash(PretrainConfig().model_dump())
+    assert pretrain_key(PretrainConfig().with_overrides({"encoder.typed_markers": True})) != plain_key
     typed = expand(_grid(overrides={"encoder.typed_markers": True, "train.lr": 1e-5}))
     assert all(c.overrides == {"probe.k": 5, "encoder.typed_markers": True} for c in typed if c.method == "probe")
     assert all(c.overrides == {"probe.k": 5} for c in cells if c.method == "probe")
@@ -540,13 +540,13 @@ def test_pretrained_encoder_must_match_the_grids_pretraining_settings(tmp_path: 
     runner = FakeRunner()
     run_grid(_grid(pretrained=str(encoder), pretrain={"max_steps": 300}), results, cell_runner=runner, log=_quiet)
     assert len(runner.calls) == 16
-    typed = _grid(pretrained=str(encoder), pretrain={"typed_markers": True}, name="typed")
+    typed = _grid(pretrained=str(encoder), pretrain={"encoder.typed_markers": True}, name="typed")
     runner = FakeRunner()
     with pytest.raises(ConfigError, match=r"typed_markers=True \(it has False\)"):
         run_grid(typed, tmp_path / "typed.jsonl", cell_runner=runner, log=_quiet)
     assert runner.calls == [] and not (tmp_path / "typed.jsonl").exists()
     # without mtb cells to run, the encoder is not used and nothing is checked
-    plain_only = _grid(pretrained=str(encoder), pretrain={"typed_markers": True}, methods=["plm+ce"])
+    plain_only = _grid(pretrained=str(encoder), pretrain={"encoder.typed_markers": True}, methods=["plm+ce"])
     run_grid(plain_only, tmp_path / "plain.jsonl", cell_runner=FakeRunner(), log=_quiet)
     with pytest.raises(ConfigError, match="not a finished `ccre pretrain` output"):
         run_grid(_grid(pretrained=str(tmp_path / "nothing")), tmp_path / "x.jsonl", cell_runner=FakeRunner(),

@@ -27,7 +27,7 @@ from ccre.training.loop import STATE_FILE, saved_step  # noqa: E402
 from ccre.training.pretraining.config import PretrainConfig  # noqa: E402
 from ccre.training.pretraining.trainer import Pretrainer  # noqa: E402
 
-CFG = PretrainConfig(**{**TINY, "max_steps": 3, "checkpoint_every": 10})  # dropout on: RNG state must resume
+CFG = PretrainConfig().with_overrides({**TINY, "max_steps": 3, "checkpoint_every": 10})  # dropout on: RNG state must resume
 
 
 def _params(out: Path) -> dict[str, torch.Tensor]:
@@ -85,7 +85,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
         return loss * float("nan") if calls["n"] == 3 else loss
 
     monkeypatch.setattr(trainer, "mtb_loss", flaky)
-    cfg = PretrainConfig(**{**TINY, "max_steps": 3, "checkpoint_every": 1, "mlm_weight": 0.0})
+    cfg = PretrainConfig().with_overrides({**TINY, "max_steps": 3, "checkpoint_every": 1, "mlm_weight": 0.0})
     with pytest.raises(CcreError, match=r"step 3 .*last good checkpoint \(step 2\)"):
         Pretrainer(cfg, tiny_corpus(), tmp_path, cpu=True, show_progress=False).run()
     assert saved_step(tmp_path / STATE_FILE) == 2

@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     info = json.loads((args.pretrained / "ccre_pretrain.json").read_text())
-    config = PretrainConfig(**info["config"])
+    config = PretrainConfig.model_validate(info["config"])
     encoders = args.encoders or [config.encoder, str(args.pretrained)]
     docs_all, _ = load_corpus_documents(None, None, args.data_dir, strict=False)
     corpus = build_corpus(docs_all, config.max_pairs_per_doc, config.seed)

@@ -130,22 +130,23 @@ def pretrain(
     from ccre.training.pretraining.trainer import Pretrainer
 
     raw: dict = read_mapping(config, "config") if config is not None else {}
-    overrides = {
-        "encoder": model, "max_steps": max_steps, "epochs": epochs, "batch_size": batch_size,
-        "max_length": max_length, "lr": lr, "tau": tau, "mtb_weight": mtb_weight, "self_weight": self_weight,
-        "mlm_weight": mlm_weight, "blank_prob": blank_prob, "typed_markers": typed_markers,
+    try:
+        base = PretrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{config}: {problems}") from None
+    options = {
+        "encoder.name": model, "max_steps": max_steps, "epochs": epochs, "batch_size": batch_size,
+        "encoder.max_length": max_length, "lr": lr, "tau": tau, "mtb_weight": mtb_weight, "self_weight": self_weight,
+        "mlm_weight": mlm_weight, "blank_prob": blank_prob, "encoder.typed_markers": typed_markers,
         "max_pairs_per_doc": max_pairs_per_doc, "checkpoint_every": checkpoint_every, "seed": seed,
     }
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    raw.update(parse_assignments(set_, "--set"))
+    overrides: dict = {k: v for k, v in options.items() if v is not None}
     if epochs is not None and max_steps is None:
-        raw["max_steps"] = None
-    if max_length is not None and "window_overlap" not in raw:
-        raw["window_overlap"] = min(64, max(0, max_length // 4))
-    try:
-        cfg = PretrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())) from None
+        overrides["max_steps"] = None
+    if max_length is not None and "window_overlap" not in raw.get("encoder", {}):
+        overrides["encoder.window_overlap"] = min(64, max(0, max_length // 4))
+    cfg = base.with_overrides({**overrides, **parse_assignments(set_, "--set")})
     docs, report = load_corpus_documents(files, exclude, data_dir, strict)
     trainer = Pretrainer(cfg, docs, output, cpu=cpu, precision=precision.value, show_progress=progress,
                          log=lambda m: console.print(m, highlight=False), extra_info={"inputs": report})

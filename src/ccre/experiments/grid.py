@@ -286,27 +286,14 @@ def pretrain_config(base: dict[str, Any], kind: str):
     if extra is None:
         raise ValueError(f"encoder {kind!r} is not pretrained")
     try:
-        return PretrainConfig.model_validate({**base, **extra})
-    except ValidationError as exc:
-        raise ValueError(
-            f"pretraining config for {kind}: "
-            + "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        ) from None
-
-
-KEY_SINCE_ADDED = {"typed_markers": False}
-"""Pretraining fields added after results were recorded, with their defaults: left out of
-:func:`pretrain_key` while at the default, so the keys (and the finished cells) of earlier configurations
-stay valid."""
+        return PretrainConfig().with_overrides({**base, **extra})
+    except ConfigError as exc:
+        raise ValueError(f"pretraining config for {kind}: {exc}") from None
 
 
 def pretrain_key(config) -> str:
     """Cache key of a pretraining configuration."""
-    dump = config.model_dump()
-    for name, default in KEY_SINCE_ADDED.items():
-        if dump.get(name) == default:
-            del dump[name]
-    return short_hash(dump)
+    return short_hash(config.model_dump())
 
 
 # ---------------------------------------------------------------------------------------------- cells

@@ -77,15 +77,15 @@ class BenchContext:
 def check_pretrained(grid: Grid) -> None:
     """Check the grid's ``pretrained`` encoder: a finished ``ccre pretrain`` output made with every
     ``pretrain`` field the grid sets. Those fields still build the ablated encoders, but the ``mtb`` encoder is
-    taken as it is, so a field it was not made with (``--pretrain-set typed_markers=true`` beside an encoder
+    taken as it is, so a field it was not made with (``--pretrain-set encoder.typed_markers=true`` beside an encoder
     pretrained without types) would silently make its cells a different experiment from the ablations'."""
     from ccre.training.pretraining.config import PretrainConfig
 
     path = Path(str(grid.pretrained))
     if not is_pretrained_encoder(path):
         raise ConfigError(f"{path} is not a finished `ccre pretrain` output")
-    made_with = {**PretrainConfig().model_dump(), **(pretrain_settings(path) or {})}
-    wanted = pretrain_config(grid.pretrain, "mtb").model_dump()
+    made_with = PretrainConfig.model_validate(pretrain_settings(path) or {}).flat()
+    wanted = pretrain_config(grid.pretrain, "mtb").flat()
     differ = [f"{k}={wanted[k]!r} (it has {made_with.get(k)!r})" for k in sorted(grid.pretrain)
               if k in wanted and made_with.get(k) != wanted[k]]
     if differ:

@@ -16,9 +16,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from ccre.config import DEFAULT_ENCODER, EncoderConfig, ModelConfig
+from ccre.config import DEFAULT_ENCODER, ModelConfig
 from ccre.errors import ConfigError
-from ccre.modeling.checkpoint import pretrain_settings, read_manifest
+from ccre.modeling.checkpoint import read_manifest
 from ccre.utils.runtime import Precision, autocast
 
 logger = logging.getLogger(__name__)
@@ -41,11 +41,12 @@ def resolve_encoder_path(name: str) -> str:
 def warn_marker_mismatch(config: ModelConfig) -> None:
     """Warn when ``config.encoder.name`` is a ``ccre pretrain`` output whose entity markers differ from the
     config's: the encoder then meets inputs of a shape it was not pretrained on, a silent loss of F1."""
-    pretrained = pretrain_settings(config.encoder.name)
-    if pretrained is None:
+    manifest = read_manifest(config.encoder.name) if Path(config.encoder.name).is_dir() else None
+    if manifest is None or manifest.kind != "encoder":
         return
+    pretrained = ModelConfig.load(manifest.path("config")).encoder
     for name in ("marker", "typed_markers"):
-        theirs, ours = pretrained.get(name, EncoderConfig.model_fields[name].default), getattr(config.encoder, name)
+        theirs, ours = getattr(pretrained, name), getattr(config.encoder, name)
         if theirs != ours:
             logger.warning("%s was pretrained with %s=%r, this run uses %r (set encoder.%s=%r to match)",
                            config.encoder.name, name, theirs, ours, name, theirs)

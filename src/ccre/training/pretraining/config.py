@@ -10,23 +10,22 @@ shared, loaded 2-core machine took 26-58 s: with other jobs running, lower --max
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from ccre.config import DEFAULT_ENCODER, _Section
+from ccre.config import EncoderConfig, _Section
+from ccre.errors import ConfigError
 
 
 class PretrainConfig(_Section):
     """Contrastive pretraining of entity-pair embeddings (L_mtb + L_self + L_mlm)."""
 
-    encoder: str = Field(DEFAULT_ENCODER, description="Hugging Face model name or local path")
-    marker: str = Field("*", description="entity marker token (same as finetuning)")
-    typed_markers: bool = Field(False, description="entity type after each start marker (same as finetuning); "
-                                "blanking masks the name, never the type")
-    max_length: int = Field(256, ge=16, description="encoder window in word pieces, [CLS] and [SEP] included")
-    window_overlap: int = Field(64, ge=0)
-    pair_dim: int | None = Field(None, ge=8, description="size of the pair embedding (default: encoder width)")
-    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="dropout of encoder and pair embedder "
-                                  "(default: the encoder's own, 0.1 for the pair embedder)")
+    encoder: EncoderConfig = Field(
+        default_factory=lambda: EncoderConfig(max_length=256, window_overlap=64),
+        description="the encoder to start from and how documents are encoded, as in finetuning (windows of 256 "
+        "word pieces by default; finetune with the same markers); blanking masks a mention's name, never its type",
+    )
+    encoder_dropout: float | None = Field(None, ge=0.0, lt=1.0, description="dropout inside the transformer while "
+                                          "pretraining (default: its own)")
     max_pairs_per_doc: int | None = Field(64, ge=1, description="instances kept per document")
     batch_size: int = Field(4, ge=1, description="documents per step (global, over all processes)")
     max_steps: int | None = Field(300, ge=1, description="optimizer steps (takes precedence over epochs)")
@@ -48,13 +47,35 @@ class PretrainConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> PretrainConfig:
-        if self.window_overlap >= self.max_length - 2:
-            raise ValueError("window_overlap must be smaller than max_length - 2")
         if self.max_steps is None and self.epochs is None:
             raise ValueError("give max_steps or epochs")
         if self.mtb_weight == 0 and self.self_weight == 0 and self.mlm_weight == 0:
             raise ValueError("every loss term is switched off")
         return self
+
+    def with_overrides(self, overrides: dict[str, object]) -> PretrainConfig:
+        """A copy with overrides applied and validated: top-level fields by name (``max_steps``), encoder fields
+        dotted (``encoder.typed_markers``)."""
+        raw = self.model_dump()
+        for key, value in overrides.items():
+            section, dot, field = key.partition(".")
+            if dot and section == "encoder" and field in raw["encoder"]:
+                raw["encoder"][field] = value
+            elif not dot and key in raw and key != "encoder":
+                raw[key] = value
+            else:
+                raise ConfigError(f"unknown pretraining field {key!r} (fields: {', '.join(k for k in raw if k != 'encoder')}, "
+                                  f"encoder.*)")
+        try:
+            return PretrainConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}"
+                                        for e in exc.errors())) from None
+
+    def flat(self) -> dict[str, object]:
+        """Every field by the name :meth:`with_overrides` takes (``encoder.*`` dotted)."""
+        dump = self.model_dump()
+        return {**{f"encoder.{k}": v for k, v in dump.pop("encoder").items()}, **dump}
 
     def terms(self) -> list[str]:
         """The loss terms switched on, in the order of the loss log."""

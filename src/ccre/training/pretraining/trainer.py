@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ccre.config import EncoderConfig, ModelConfig
+from ccre.config import ModelConfig
 from ccre.data.documents import Document
 from ccre.encoding.markers import DocumentEncoder, EncodedDocument
 from ccre.encoding.windows import Batch, collate
@@ -71,17 +71,17 @@ def load_mlm_model(config: PretrainConfig):
     sentence-transformers models, is newly initialized)."""
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
-    path = resolve_encoder_path(config.encoder)
+    path = resolve_encoder_path(config.encoder.name)
     try:
         hf_config = AutoConfig.from_pretrained(path)
-        if config.dropout is not None:
+        if config.encoder_dropout is not None:
             for name in _DROPOUT_FIELDS:
                 if hasattr(hf_config, name):
-                    setattr(hf_config, name, config.dropout)
+                    setattr(hf_config, name, config.encoder_dropout)
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
         model = AutoModelForMaskedLM.from_pretrained(path, config=hf_config)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load encoder {config.encoder!r} with a masked-LM head: {exc}") from None
+        raise ConfigError(f"cannot load encoder {config.encoder.name!r} with a masked-LM head: {exc}") from None
     return model, tokenizer
 
 
@@ -96,13 +96,12 @@ def _mlm_head(model: nn.Module) -> nn.Module | None:
 class PretrainModel(nn.Module):
     """The masked-LM model (its base model is the encoder) and the pair embedder: one module, trained together."""
 
-    def __init__(self, mlm_model: nn.Module, pair_dim: int | None, dropout: float | None) -> None:
+    def __init__(self, mlm_model: nn.Module, pair_dim: int | None, dropout: float) -> None:
         super().__init__()
         self.mlm = mlm_model
         self.precision: Precision = "auto"  # of the encoder pass (ccre.utils.runtime.autocast); not saved
         hidden = mlm_model.config.hidden_size
-        self.pair_embedder = PairEmbedder(hidden, pair_dim or hidden, directed=False,
-                                          dropout=0.1 if dropout is None else dropout)
+        self.pair_embedder = PairEmbedder(hidden, pair_dim or hidden, directed=False, dropout=dropout)
 
     @property
     def _head(self) -> nn.Module | None:
@@ -215,7 +214,7 @@ class Pretrainer(TrainingTask[list[list[int]]]):
             labels.append(lab)
         tok = self.tokenizer
         batch = collate(docs, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id, pad_id=tok.pad_token_id,
-                        max_length=c.max_length, overlap=c.window_overlap)
+                        max_length=c.encoder.max_length, overlap=c.encoder.window_overlap)
         mlm_index = mlm_labels = None
         if "mlm" in self.terms:
             flat = np.concatenate(labels)
@@ -260,11 +259,11 @@ class Pretrainer(TrainingTask[list[list[int]]]):
             raise ConfigError(f"{self.output} already holds a finished pretraining run; choose another output directory")
         seed_everything(c.seed)
         mlm_model, self.tokenizer = load_mlm_model(c)
-        self.doc_encoder = DocumentEncoder(self.tokenizer, c.marker, c.typed_markers)
+        self.doc_encoder = DocumentEncoder(self.tokenizer, c.encoder.marker, c.encoder.typed_markers)
         self._cache: dict[int, EncodedDocument] = {}
         special = set(self.tokenizer.all_special_ids) | {self.doc_encoder.marker_id}
         self.random_ids = np.array([i for i in range(len(self.tokenizer)) if i not in special], dtype=np.int64)
-        self.model = model = PretrainModel(mlm_model, c.pair_dim, c.dropout).to(team.device)
+        self.model = model = PretrainModel(mlm_model, c.encoder.pair_dim, c.encoder.dropout).to(team.device)
         model.precision = self.precision
         plan = self._schedule(team.world)
         if not plan:
@@ -380,11 +379,8 @@ class Pretrainer(TrainingTask[list[list[int]]]):
         if not self.team.is_main:
             return
         c = self.config
-        encoding = EncoderConfig(name=c.encoder, marker=c.marker, typed_markers=c.typed_markers,
-                                 max_length=c.max_length, window_overlap=c.window_overlap, pair_dim=c.pair_dim,
-                                 dropout=0.1 if c.dropout is None else c.dropout)
         save_encoder(self.output, model.encoder, self.tokenizer, model.pair_embedder.state_dict(),
-                     ModelConfig(encoder=encoding), {
+                     ModelConfig(encoder=c.encoder), {
             "config": self.config.model_dump(), "corpus": self.stats, "steps": steps,
             "processes": self.team.world, "precision": resolve_precision(self.team.device, self.precision),
             "commit": git_commit(), "date": now_iso(), **self.extra_info,
