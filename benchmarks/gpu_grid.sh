@@ -83,7 +83,7 @@ collect() {
 
 encoder_ready() {  # encoder_ready [KEY]: wait (within the deadline) until the first MTB cell has built the
                   # pretrained encoder (any, or the one of cache key KEY)
-    while ! ls runs/pretrained/${1:-*}/ccre_pretrain.json > /dev/null 2>&1; do
+    while ! ls runs/pretrained/${1:-*}/ccre.json > /dev/null 2>&1; do
         [ "$(left)" -gt 20 ] || return 1
         sleep 3
     done
@@ -182,7 +182,7 @@ wait "${pids[@]}"
 kill $monitor 2>/dev/null
 collect
 cp "$RUN/logs/gpu_util.log" "$OUT/" 2>/dev/null
-for f in runs/pretrained/*/losses.csv runs/pretrained/*/ccre_pretrain.json; do  # one pair per encoder built
+for f in runs/pretrained/*/losses.csv runs/pretrained/*/run.json; do  # one pair per encoder built
     [ -f "$f" ] && cp "$f" "$OUT/pretrain_$(basename "$(dirname "$f")")_$(basename "$f")"
 done
 echo "done in $(($(date +%s) - T0)) s; $(wc -l < "$OUT/gpu.jsonl") result lines"

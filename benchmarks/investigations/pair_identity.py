@@ -5,7 +5,7 @@ Usage: python benchmarks/investigations/pair_identity.py [--pretrained runs/mtb]
                                                          [--out benchmarks/results/pair_identity.jsonl]
 
 The pretraining corpus of ``--pretrained`` (its inputs and its ``max_pairs_per_doc`` / ``seed``, read from its
-``ccre_pretrain.json``) is rebuilt and split by the documents of its first ``steps`` batches: those the encoder
+run record, ``run.json``) is rebuilt and split by the documents of its first ``steps`` batches: those the encoder
 was trained on (``seen``: does the objective fit?) and the rest (``held-out``: does it generalize?). From the
 split, documents that share a linked entity pair are kept, a whole group of one shared pair at a time in
 seeded order, up to ``--max-docs``. Each kept instance is embedded by each encoder (frozen, as in
@@ -20,13 +20,13 @@ One JSON line per (encoder, blanking); lines already in ``--out`` are skipped.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from ccre.modeling.checkpoint import pretraining_record
 from ccre.analysis.probe import load_for_embedding
 from ccre.analysis.neighbours import same_pair_retrieval
 from ccre.experiments.records import append_lines, read_results
@@ -81,9 +81,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pair_identity.jsonl")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    info = json.loads((args.pretrained / "ccre_pretrain.json").read_text())
+    info = pretraining_record(args.pretrained)
     config = PretrainConfig.model_validate(info["config"])
-    encoders = args.encoders or [config.encoder, str(args.pretrained)]
+    encoders = args.encoders or [config.encoder.name, str(args.pretrained)]
     docs_all, _ = load_corpus_documents(None, None, args.data_dir, strict=False)
     corpus = build_corpus(docs_all, config.max_pairs_per_doc, config.seed)
     seen = seen_documents(corpus, config, info["steps"])
