@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ccre.errors import ConfigError
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
-ObjectiveName = Literal["ce", "supcon", "mccl"]
+ObjectiveName = Literal["ce", "supcon", "mccl", "prior"]
 ScorerName = Literal["mccl", "knn", "centroid"]
 MCCLPool = Literal["mean", "sum"]
 NAMargin = Literal["zero", "calibrated"]
@@ -73,7 +73,8 @@ class ObjectiveConfig(_Section):
     """What the pair embedding is trained for (saved with the model)."""
 
     name: ObjectiveName = Field(
-        "ce", description="ce: softmax classifier; supcon: supervised contrastive; mccl: multi-center contrastive"
+        "ce", description="ce: softmax classifier; supcon: supervised contrastive; mccl: multi-center contrastive; "
+        "prior: the no-text floor (each entity-type pair's most frequent relation, ccre.modeling.prior)"
     )
     tau: float = Field(0.1, gt=0, description="temperature of SupCon, and tau1 (over class scores) of MCCL")
     tau2: float = Field(0.2, gt=0, description="MCCL: temperature inside a class (small: nearest instance; large: mean)")

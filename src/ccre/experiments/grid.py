@@ -79,11 +79,13 @@ def parse_method(name: str) -> tuple[str, str]:
     """``(encoder kind, objective)`` of a finetuning method, ``("probe", method)`` for a probe."""
     if name in PROBES or name == "probe":
         return "probe", name
+    if name == "prior":  # the no-text floor: no encoder at all, so the plain one's identity stands for it
+        return "plm", "prior"
     encoder, sep, objective = name.rpartition("+")
     if not sep or encoder not in ENCODER_KINDS or objective not in OBJECTIVES:
         raise ValueError(
             f"unknown method {name!r}: use <encoder>+<objective> with encoder one of {', '.join(ENCODER_KINDS)} "
-            f"and objective one of {', '.join(OBJECTIVES)}, or one of {', '.join(PROBES)}"
+            f"and objective one of {', '.join(OBJECTIVES)}, or prior, or one of {', '.join(PROBES)}"
         )
     return encoder, objective
 

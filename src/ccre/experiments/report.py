@@ -25,7 +25,7 @@ from ccre.experiments.records import headline_figures, read_results
 from ccre.utils.io import atomic_write_text
 from ccre.utils.runtime import NO_GPU
 
-METHOD_ORDER = ("plm+ce", "plm+supcon", "plm+mccl", "mtb+ce", "mtb+supcon", "mtb+mccl",
+METHOD_ORDER = ("prior", "plm+ce", "plm+supcon", "plm+mccl", "mtb+ce", "mtb+supcon", "mtb+mccl",
                 "mtb-no-mtb+mccl", "mtb-no-self+mccl", "mtb-no-mlm+mccl")
 ABLATIONS = ("mtb+mccl", "mtb-no-mtb+mccl", "mtb-no-self+mccl", "mtb-no-mlm+mccl")
 

@@ -17,6 +17,7 @@ from ccre.evaluation.scoring import scheme_for_format, score_predictions
 from ccre.experiments.records import result_record
 from ccre.inference.predictor import PredictedRelation, Predictor
 from ccre.modeling.checkpoint import is_pretrained_encoder
+from ccre.modeling.prior import TypePairPrior
 from ccre.modeling.relation_model import RelationModel
 from ccre.training.finetune import STATE_FILE, train_model
 from ccre.utils.distributed import is_main_process
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RunOutcome:
-    model: RelationModel
+    model: RelationModel | TypePairPrior
     train_docs: list[Document]
     test_docs: list[Document]
     predictions: list[list[PredictedRelation]]
@@ -42,6 +43,8 @@ def _log_skip(error: Exception) -> None:
 
 def method_name(config: CcreConfig) -> str:
     """``plm+ce`` for a plain encoder; ``mtb+<objective>`` for an encoder from ``ccre pretrain``."""
+    if config.objective.name == "prior":
+        return "prior"
     return f"{'mtb' if is_pretrained_encoder(config.encoder.name) else 'plm'}+{config.objective.name}"
 
 
@@ -97,6 +100,10 @@ def train_and_evaluate(
     test_path = resolve_split(config, "test", data_dir)
     pool = read_documents(train_path, lenient=lenient, on_skip=_log_skip)
     train_docs = select_training_documents(config, pool)
+    run = {"config": config.model_dump(), "train_documents": [d.id for d in train_docs], "train_file": str(train_path),
+           "commit": commit}
+    if config.objective.name == "prior":
+        return _prior_run(config, train_docs, train_path, test_path, output, results, run, started, lenient)
     model = train_model(
         config, train_docs, device=device, precision=precision, show_progress=show_progress, state_dir=output,
         resume=resume,
@@ -104,8 +111,7 @@ def train_and_evaluate(
     if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
         return None
     if output is not None:
-        model.save_pretrained(output, run={"config": config.model_dump(), "train_documents": [d.id for d in train_docs],
-                                           "train_file": str(train_path), "commit": commit})
+        model.save_pretrained(output, run=run)
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
     test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
@@ -127,3 +133,25 @@ def train_and_evaluate(
     if results is not None:
         append_jsonl(results, record)
     return RunOutcome(model, train_docs, test_docs, predictions, metrics, record)
+
+
+def _prior_run(config: CcreConfig, train_docs: list[Document], train_path: Path, test_path: Path,
+               output: str | Path | None, results: str | Path | None, run: dict, started: float,
+               lenient: bool) -> RunOutcome:
+    """The no-text prior (:class:`ccre.modeling.prior.TypePairPrior`), its threshold chosen on the training
+    documents, evaluated and recorded like a trained model."""
+    prior = TypePairPrior.fit(train_docs)
+    if output is not None:
+        prior.save_pretrained(output, run=run)
+    test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
+    predictions = prior.predict(test_docs)
+    metrics = score_predictions(test_docs, predictions, scheme_for_format(detect_format(test_path)), train=train_docs)
+    record = result_record(
+        dataset=config.data.dataset or str(train_path), train_docs=len(train_docs), method="prior",
+        encoder="none", seed=config.train.seed, metrics=metrics, wall_s=time.perf_counter() - started,
+        config=config.model_dump(), commit=run["commit"], prior_threshold=round(prior.threshold, 6),
+        prior_selected_on="train",
+    )
+    if results is not None:
+        append_jsonl(results, record)
+    return RunOutcome(prior, train_docs, test_docs, predictions, metrics, record)

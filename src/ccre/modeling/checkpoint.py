@@ -9,7 +9,8 @@ kind of folder; the manifest names its ``kind`` and its parts, so that no caller
     config.json                 the model's config (:class:`ccre.config.ModelConfig`)
     run.json                    the record of the run that made it (settings, data, corpus), when there is one
     heads.safetensors           relation models: the objective's weights and the novelty head
-    labels.json                 relation models: the label space
+    labels.json                 relation models and priors: the label space
+    prior.json                  priors (:mod:`ccre.modeling.prior`): the type-pair table and its threshold
     memory/                     relation models: the memory of labelled training instances
 
 (in the spirit of sentence-transformers' ``modules.json``). Every part is written into ``.partial/`` first and
@@ -33,7 +34,7 @@ from ccre.utils.runtime import git_commit, now_iso
 
 MANIFEST_FILE = "ccre.json"
 FORMAT_VERSION = 1
-Kind = Literal["encoder", "relation-model"]
+Kind = Literal["encoder", "relation-model", "prior"]
 #: part name -> its path inside the folder
 PARTS = {
     "encoder": "encoder",
@@ -43,6 +44,7 @@ PARTS = {
     "heads": "heads.safetensors",
     "labels": "labels.json",
     "memory": "memory",
+    "prior": "prior.json",
 }
 #: files that folders written before the manifest existed hold (their contents are laid out differently)
 _EARLIER_LAYOUT = ("ccre_pretrain.json", "provenance.json")

@@ -26,6 +26,8 @@ def build_objective(
 ) -> PairObjective:
     """The objective ``config.name`` for this label space (multi-label data gets the adaptive-threshold form of
     CE and of MCCL); contrastive objectives score pairs as ``inference`` says."""
+    if config.name == "prior":
+        raise ValueError("the prior reads no text and has no pair objective: fit ccre.modeling.prior.TypePairPrior")
     if config.name == "ce":
         if space.multi_label:
             return AdaptiveThresholdObjective(pair_dim, space.num_labels)
