@@ -62,3 +62,30 @@ def test_ccre_train_objective_prior_on_biored(tmp_path: Path) -> None:
     assert line["method"] == "prior" and line["train_docs"] == 20 and line["prior_selected_on"] == "train"
     assert 0.05 < line["metrics"]["type"]["f1"] < 0.5  # a floor, far from perfect, well above nothing
     assert json.loads((tmp_path / "m" / "ccre.json").read_text())["kind"] == "prior"
+
+
+def test_a_trained_model_is_printed_and_recorded_beside_its_floor(tmp_path: Path) -> None:
+    """`ccre train` prints the prior's P / R / F1 beside the model's and records them in the result line: the
+    prior fit on the same training documents, scored on the same test documents."""
+    from ccre.data.formats import read_documents
+    from ccre.evaluation.scoring import score_predictions
+
+    train_file, test_file = data_file("biored/Train.PubTator"), data_file("biored/Test.PubTator")
+    train, test = read_documents(train_file)[:3], read_documents(test_file)[:5]
+    small = tmp_path / "train.pubtator"
+    small_test = tmp_path / "test.pubtator"
+    from ccre.data.formats import write_documents
+
+    write_documents(train, small, "pubtator")
+    write_documents(test, small_test, "pubtator")
+    results = tmp_path / "r.jsonl"
+    result = CliRunner().invoke(app, [
+        "train", "--train", str(small), "--test", str(small_test), "--train-docs", "3", "--epochs", "1",
+        "--set", "encoder.max_length=64", "--set", "encoder.window_overlap=16", "--results", str(results),
+        "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "prior F1" in result.output
+    line = json.loads(results.read_text())
+    expected = score_predictions(test, TypePairPrior.fit(train).predict(test), "biored", train=train)
+    assert line["prior_metrics"] == expected
+    assert f"{100 * expected['type']['f1']:.2f}" in result.output

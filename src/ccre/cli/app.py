@@ -145,19 +145,24 @@ DataDir = Annotated[
 ]
 
 
-def _metrics_table(metrics: dict, title: str) -> Table:
-    """BioRED's three levels as rows, or DocRED's P / R / F1 / Ign F1 as one row (percentages)."""
+def _metrics_table(metrics: dict, title: str, floor: dict | None = None) -> Table:
+    """BioRED's three levels as rows, or DocRED's P / R / F1 / Ign F1 as one row (percentages); ``floor``, the
+    no-text prior's metrics on the same documents, adds its P / R / F1 beside them (a row of its own for DocRED)."""
     table = Table(title=title)
     if "type" in metrics:
         table.add_column("level")
-        for col in ("P", "R", "F1"):
+        for col in ("P", "R", "F1", *(("prior P", "prior R", "prior F1") if floor else ())):
             table.add_column(col, justify="right")
         for level, name in (("pair", "entity pair"), ("type", "pair + type"), ("novelty", "pair + type + novelty")):
-            table.add_row(name, *(f"{100 * metrics[level][k]:.2f}" for k in ("p", "r", "f1")))
+            shown = [metrics, floor] if floor else [metrics]
+            table.add_row(name, *(f"{100 * m[level][k]:.2f}" for m in shown for k in ("p", "r", "f1")))
     else:
+        if floor:
+            table.add_column("")
         for col in ("P", "R", "F1", "Ign F1"):
             table.add_column(col, justify="right")
-        table.add_row(*(f"{100 * metrics[k]:.2f}" for k in ("p", "r", "f1", "ign_f1")))
+        for name, m in (("model", metrics), ("prior", floor)) if floor else ((None, metrics),):
+            table.add_row(*((name,) if floor else ()), *(f"{100 * m[k]:.2f}" for k in ("p", "r", "f1", "ign_f1")))
     return table
 
 

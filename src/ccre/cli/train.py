@@ -92,7 +92,7 @@ def train(
         out.print_json(json.dumps(outcome.metrics))
         return
     title = f"{outcome.record['method']} on {outcome.record['train_docs']} {outcome.record['dataset']} documents"
-    out.print(_metrics_table(outcome.metrics, title))
+    out.print(_metrics_table(outcome.metrics, title, outcome.floor))
     if output:
         console.print(f"checkpoint saved to {output}")
     if results:

@@ -35,6 +35,8 @@ class RunOutcome:
     predictions: list[list[PredictedRelation]]
     metrics: dict
     record: dict
+    floor: dict | None = None
+    """The no-text prior's metrics on the same training and test documents (``None`` for the prior itself)."""
 
 
 def _log_skip(error: Exception) -> None:
@@ -117,6 +119,7 @@ def train_and_evaluate(
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
     scheme = scheme_for_format(detect_format(test_path))
     metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)
+    floor = score_predictions(test_docs, TypePairPrior.fit(train_docs).predict(test_docs), scheme, train=train_docs)
     record = result_record(
         dataset=config.data.dataset or str(train_path),
         train_docs=len(train_docs),
@@ -128,11 +131,12 @@ def train_and_evaluate(
         config=config.model_dump(),
         commit=commit,
         precision=model.resolved_precision,
+        prior_metrics=floor,
         **decision_margin(model),
     )
     if results is not None:
         append_jsonl(results, record)
-    return RunOutcome(model, train_docs, test_docs, predictions, metrics, record)
+    return RunOutcome(model, train_docs, test_docs, predictions, metrics, record, floor)
 
 
 def _prior_run(config: CcreConfig, train_docs: list[Document], train_path: Path, test_path: Path,
