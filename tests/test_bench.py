@@ -357,7 +357,7 @@ def test_cli_dry_run_and_report(tmp_path: Path) -> None:
     assert "6 cells, 0 done" in r.output and "biored n=20 probe (mtb) seed=1" in r.output
     r = runner.invoke(app, ["bench", "--grid", "benchmarks/study.yaml", "--dry-run", "--results", str(results)])
     assert r.exit_code == 0, r.output
-    assert "162 cells" in r.output
+    assert "180 cells" in r.output  # 10 methods (prior included) x 18 size-seed cells
     r = runner.invoke(app, ["bench", "--dataset", "biored", "--sizes", "4", "--methods", "xx+ce"])
     assert r.exit_code == 1 and "unknown method" in r.output
     run_grid(_grid(), results, cell_runner=FakeRunner(), log=_quiet)

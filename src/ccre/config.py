@@ -128,6 +128,8 @@ class DataConfig(_Section):
     dataset: DatasetName | None = "biored"
     train: str | None = Field(None, description="training file; default: the dataset's training split")
     test: str | None = Field(None, description="evaluation file; default: the dataset's test split")
+    dev: str | None = Field(None, description="development file, on which settings and thresholds are chosen; "
+                            "default: the dataset's dev split (none for a training file of your own)")
     train_docs: int | None = Field(20, ge=1, description="number of training documents (seeded subset)")
     train_fraction: float | None = Field(None, gt=0, le=1, description="fraction of the training documents")
 

@@ -25,12 +25,12 @@ from ccre.errors import ConfigError
 FilesArg = Annotated[
     Optional[list[Path]],
     typer.Argument(help="entity-linked documents, any supported format (default: the data directory's "
-                        "pretrain/*.pubtator + BioRED train and dev)"),
+                        "pretrain/*.pubtator + BioRED train)"),
 ]
 ExcludeOpt = Annotated[
     Optional[list[Path]],
     typer.Option("--exclude", help="drop every document that also appears in this file (by id or by text); "
-                                   "repeatable; default: BioRED test from the data directory"),
+                                   "repeatable; default: BioRED dev and test from the data directory"),
 ]
 
 

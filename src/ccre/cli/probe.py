@@ -26,7 +26,11 @@ def _train_test(dataset: Optional[DatasetName], train_file, test_file, train_doc
     """Training subset and test documents from a data set or explicit files (as ``ccre train`` picks them)."""
     from ccre.config import CcreConfig
     from ccre.data.formats import read_documents
-    from ccre.experiments.run import resolve_split, select_training_documents
+    from ccre.experiments.run import (
+        load_split,
+        resolve_split,
+        select_training_documents,
+    )
 
     cfg = CcreConfig().with_overrides(
         {
@@ -37,8 +41,8 @@ def _train_test(dataset: Optional[DatasetName], train_file, test_file, train_doc
             "train.seed": seed,
         }
     )
-    train_path, test_path = resolve_split(cfg, "train", data_dir), resolve_split(cfg, "test", data_dir)
-    return select_training_documents(cfg, read_documents(train_path)), read_documents(test_path), test_path
+    test_path = resolve_split(cfg, "test", data_dir)
+    return select_training_documents(cfg, load_split(cfg, "train", data_dir)), read_documents(test_path), test_path
 
 
 @app.command()

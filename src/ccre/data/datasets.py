@@ -20,14 +20,15 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 import numpy as np
 
-from ccre.errors import ConfigError
+from ccre.data.documents import Document
+from ccre.errors import ConfigError, FormatError
 
 ENV_VAR = "CCRE_DATA_DIR"
 
@@ -53,6 +54,7 @@ DATASETS: dict[str, dict[str, str]] = {
     # dev_revised.json (500 documents) is the training pool and test_revised.json the evaluation set.
     "redocred": {
         "train": "redocred/dev_revised.json",
+        "dev": "redocred/dev_revised.json",  # a held-out slice of it (HELD_OUT_DEV)
         "test": "redocred/test_revised.json",
         "rel_info": "redocred/rel_info.json",
     },
@@ -62,6 +64,20 @@ DATASETS: dict[str, dict[str, str]] = {
         "chr_dev_chemicals": "pretrain/chr_dev_chemicals.pubtator",
     },
 }
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A dev split carved out of the training file: ``size`` documents drawn with ``seed``; the training split
+    is the rest of the file, so the two never share a document."""
+
+    size: int
+    seed: int = 0
+
+
+#: data sets whose dev split is a seeded slice of their training file (Re-DocRED: the official train split is
+#: not available here, so dev_revised.json is both the training pool and, 100 documents of it, the dev split)
+HELD_OUT_DEV: dict[str, HeldOut] = {"redocred": HeldOut(100)}
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,24 @@ def split_path(dataset: str, split: str, data_dir: str | Path) -> Path:
         how = RELEASES[dataset].manual or f"run `ccre data download {dataset} --data-dir {data_dir}`"
         raise ConfigError(f"{dataset} {split} file {path} is missing: {how}")
     return path
+
+
+def split_documents(
+    dataset: str, split: str, data_dir: str | Path, *, lenient: bool = False,
+    on_skip: Callable[[FormatError], None] | None = None,
+) -> list[Document]:
+    """The documents of ``dataset``'s ``split``: its file's, or for a data set with a held-out dev split
+    (:data:`HELD_OUT_DEV`), the seeded slice of the training file (``dev``) or the rest of it (``train``)."""
+    from ccre.data.formats import read_documents
+
+    docs = read_documents(split_path(dataset, split, data_dir), lenient=lenient, on_skip=on_skip)
+    held = HELD_OUT_DEV.get(dataset)
+    if held is None or split not in ("train", "dev"):
+        return docs
+    if len(docs) <= held.size:
+        raise ConfigError(f"{dataset}: {len(docs)} training documents cannot spare a dev split of {held.size}")
+    dev = set(np.random.default_rng(held.seed).permutation(len(docs))[: held.size].tolist())
+    return [d for i, d in enumerate(docs) if (i in dev) == (split == "dev")]
 
 
 # ------------------------------------------------------------------------------------ fetch and install

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccre.config import CcreConfig
-from ccre.data.datasets import resolve_data_dir, sample_documents, split_path
+from ccre.data.datasets import (
+    DATASETS,
+    resolve_data_dir,
+    sample_documents,
+    split_documents,
+    split_path,
+)
 from ccre.data.documents import Document
 from ccre.data.formats import detect_format, read_documents
 from ccre.errors import ConfigError
@@ -51,12 +57,29 @@ def method_name(config: CcreConfig) -> str:
 
 
 def resolve_split(config: CcreConfig, split: str, data_dir: str | Path | None) -> Path:
-    explicit = config.data.train if split == "train" else config.data.test
+    explicit = {"train": config.data.train, "test": config.data.test, "dev": config.data.dev}[split]
     if explicit:
         return Path(explicit)
     if config.data.dataset is None:
         raise ConfigError(f"give a {split} file (--{split}) or a dataset (--dataset)")
     return split_path(config.data.dataset, split, resolve_data_dir(data_dir))
+
+
+def load_split(config: CcreConfig, split: str, data_dir: str | Path | None, lenient: bool = False) -> list[Document]:
+    """The documents of a split: an explicit file's, or the data set's (:func:`ccre.data.datasets.split_documents`:
+    a held-out dev split and the training pool it leaves)."""
+    explicit = {"train": config.data.train, "test": config.data.test, "dev": config.data.dev}[split]
+    if explicit or config.data.dataset is None:
+        return read_documents(resolve_split(config, split, data_dir), lenient=lenient, on_skip=_log_skip)
+    return split_documents(config.data.dataset, split, resolve_data_dir(data_dir), lenient=lenient,
+                           on_skip=_log_skip)
+
+
+def load_dev(config: CcreConfig, data_dir: str | Path | None, lenient: bool = False) -> list[Document] | None:
+    """The dev documents, or ``None`` when there is no dev split (a training file of the user's own, no --dev)."""
+    if config.data.dev is None and (config.data.dataset is None or "dev" not in DATASETS[config.data.dataset]):
+        return None
+    return load_split(config, "dev", data_dir, lenient)
 
 
 def select_training_documents(config: CcreConfig, docs: Sequence[Document]) -> list[Document]:
@@ -100,12 +123,12 @@ def train_and_evaluate(
     commit = git_commit(exclude=[Path(results).parent] if results is not None else [])  # lines it appended: clean
     train_path = resolve_split(config, "train", data_dir)
     test_path = resolve_split(config, "test", data_dir)
-    pool = read_documents(train_path, lenient=lenient, on_skip=_log_skip)
-    train_docs = select_training_documents(config, pool)
+    train_docs = select_training_documents(config, load_split(config, "train", data_dir, lenient))
     run = {"config": config.model_dump(), "train_documents": [d.id for d in train_docs], "train_file": str(train_path),
            "commit": commit}
     if config.objective.name == "prior":
-        return _prior_run(config, train_docs, train_path, test_path, output, results, run, started, lenient)
+        return _prior_run(config, train_docs, load_dev(config, data_dir, lenient), train_path, test_path, output,
+                          results, run, started, lenient)
     model = train_model(
         config, train_docs, device=device, precision=precision, show_progress=show_progress, state_dir=output,
         resume=resume,
@@ -119,7 +142,8 @@ def train_and_evaluate(
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
     scheme = scheme_for_format(detect_format(test_path))
     metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)
-    floor = score_predictions(test_docs, TypePairPrior.fit(train_docs).predict(test_docs), scheme, train=train_docs)
+    floor_model = TypePairPrior.fit(train_docs, select=load_dev(config, data_dir, lenient))
+    floor = score_predictions(test_docs, floor_model.predict(test_docs), scheme, train=train_docs)
     record = result_record(
         dataset=config.data.dataset or str(train_path),
         train_docs=len(train_docs),
@@ -139,12 +163,12 @@ def train_and_evaluate(
     return RunOutcome(model, train_docs, test_docs, predictions, metrics, record, floor)
 
 
-def _prior_run(config: CcreConfig, train_docs: list[Document], train_path: Path, test_path: Path,
-               output: str | Path | None, results: str | Path | None, run: dict, started: float,
+def _prior_run(config: CcreConfig, train_docs: list[Document], dev_docs: list[Document] | None, train_path: Path,
+               test_path: Path, output: str | Path | None, results: str | Path | None, run: dict, started: float,
                lenient: bool) -> RunOutcome:
-    """The no-text prior (:class:`ccre.modeling.prior.TypePairPrior`), its threshold chosen on the training
-    documents, evaluated and recorded like a trained model."""
-    prior = TypePairPrior.fit(train_docs)
+    """The no-text prior (:class:`ccre.modeling.prior.TypePairPrior`), its threshold chosen on the dev documents
+    (the training documents where there is no dev split), evaluated and recorded like a trained model."""
+    prior = TypePairPrior.fit(train_docs, select=dev_docs)
     if output is not None:
         prior.save_pretrained(output, run=run)
     test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
@@ -154,7 +178,7 @@ def _prior_run(config: CcreConfig, train_docs: list[Document], train_path: Path,
         dataset=config.data.dataset or str(train_path), train_docs=len(train_docs), method="prior",
         encoder="none", seed=config.train.seed, metrics=metrics, wall_s=time.perf_counter() - started,
         config=config.model_dump(), commit=run["commit"], prior_threshold=round(prior.threshold, 6),
-        prior_selected_on="train",
+        prior_selected_on="train" if dev_docs is None else "dev",
     )
     if results is not None:
         append_jsonl(results, record)

@@ -168,13 +168,17 @@ def _probe_cell(cell: Cell, ctx: BenchContext, config: CcreConfig) -> list[dict]
     from ccre.data.formats import detect_format, read_documents
     from ccre.evaluation.scoring import scheme_for_format
     from ccre.experiments.records import result_record
-    from ccre.experiments.run import resolve_split, select_training_documents
+    from ccre.experiments.run import (
+        load_split,
+        resolve_split,
+        select_training_documents,
+    )
     from ccre.utils.runtime import git_commit
 
     started = time.perf_counter()
     commit = git_commit()
-    train_path, test_path = resolve_split(config, "train", ctx.data_dir), resolve_split(config, "test", ctx.data_dir)
-    train_docs = select_training_documents(config, read_documents(train_path))
+    test_path = resolve_split(config, "test", ctx.data_dir)
+    train_docs = select_training_documents(config, load_split(config, "train", ctx.data_dir))
     k = int(cell.overrides.get("probe.k", 5))
     probed = probe_encoder(config.encoder.name, train_docs, read_documents(test_path),
                            scheme_for_format(detect_format(test_path)), k, cell.seed, ctx.device,

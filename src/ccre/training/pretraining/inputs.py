@@ -1,7 +1,8 @@
 """The documents a pretraining run reads: its input files, de-duplicated, minus the excluded documents.
 
-By default (no files given) the inputs are the data directory's ``pretrain/*.pubtator`` plus BioRED train and
-dev (their relations unused), and BioRED test is excluded, so that no evaluation document is pretrained on.
+By default (no files given) the inputs are the data directory's ``pretrain/*.pubtator`` plus BioRED train (its
+relations unused), and BioRED dev and test are excluded, so that no document settings are chosen on or
+results reported on is pretrained on.
 Shared by ``ccre pretrain`` / ``ccre pretrain-stats`` and by ``ccre bench``, which builds its encoders here.
 """
 
@@ -15,13 +16,13 @@ from ccre.errors import CcreError
 
 
 def default_inputs(data_dir: str | Path | None) -> tuple[list[Path], list[Path]]:
-    """Default input files (pretrain/*.pubtator, BioRED train + dev) and default exclusions (BioRED test)."""
+    """Default input files (pretrain/*.pubtator, BioRED train) and default exclusions (BioRED dev and test)."""
     from ccre.data.datasets import DATASETS, resolve_data_dir, split_path
 
     root = resolve_data_dir(data_dir)
     files = [split_path("pretrain", name, root) for name in DATASETS["pretrain"]]
-    files += [split_path("biored", split, root) for split in ("train", "dev")]
-    exclude = [split_path("biored", "test", root)]
+    files += [split_path("biored", "train", root)]
+    exclude = [split_path("biored", split, root) for split in ("dev", "test")]
     return files, exclude
 
 
