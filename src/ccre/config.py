@@ -94,6 +94,10 @@ class InferenceConfig(_Section):
         "mccl", description="how contrastive models score a pair against the memory of training instances"
     )
     knn_k: int = Field(5, ge=1, description="neighbours that vote in kNN scoring")
+    na_threshold: float | None = Field(
+        None, ge=0, le=1, description="single-label classifiers (CE): predict a pair's best relation r when "
+        "P(r) / (P(r) + P(no-relation)) reaches this (chosen on dev with train.na_threshold_on_dev); none: the "
+        "most probable class, no-relation included")
     na_margin: NAMargin = Field(
         "calibrated", description="multi-label contrastive models predict a relation when its score beats "
         "no-relation's by more than a margin: zero, or calibrated for F1 on the training documents, each scored "
@@ -115,6 +119,9 @@ class TrainConfig(_Section):
     deterministic: bool = Field(
         True, description="deterministic kernels: the same seed gives bit-identical weights (and resumes exactly)"
     )
+    na_threshold_on_dev: bool = Field(
+        False, description="single-label CE: after training, choose inference.na_threshold for pair+type F1 on "
+        "the dev documents")
     contrast_memory: bool = Field(
         True, description="contrastive objectives compare each anchor with a memory of every training instance "
         "(embedded again each epoch) besides its batch; false: with its batch only (the memory is then built once, "
@@ -141,7 +148,10 @@ class DataConfig(_Section):
 
 
 #: the fields of a trained model that change only how it scores pairs: ``predict`` may override them
-SCORING_FIELDS = ("inference.scorer", "inference.knn_k", "inference.na_margin", "objective.mccl_pool", "objective.tau2")
+SCORING_FIELDS = ("inference.scorer", "inference.knn_k", "inference.na_margin", "inference.na_threshold",
+                  "objective.mccl_pool", "objective.tau2")
+#: the scoring fields that apply to a classifier (CE) too
+CLASSIFIER_SCORING_FIELDS = ("inference.na_threshold",)
 
 
 class ModelConfig(_Section):

@@ -118,3 +118,14 @@ def _pair_key(rel: Relation, index: dict[str, int], directed: bool) -> tuple[int
     if h is None or t is None or h == t:
         return None
     return (h, t) if directed or h < t else (t, h)
+
+
+def fact_pair(head: str, tail: str, directed: bool) -> tuple[str, str]:
+    """An entity pair as a relation fact names it: ordered when directed, sorted when not (:attr:`Relation.pair`)."""
+    return (head, tail) if directed or head <= tail else (tail, head)
+
+
+def gold_facts(docs: Sequence[Document]) -> set[tuple[int, tuple[str, str], str]]:
+    """Every relation fact ``(document index, entity pair, relation type)`` of ``docs``: what pair+type micro
+    F1 counts."""
+    return {(d, r.pair, r.type) for d, doc in enumerate(docs) for r in doc.relations}

@@ -22,6 +22,7 @@ from ccre.errors import ConfigError
 from ccre.evaluation.scoring import scheme_for_format, score_predictions
 from ccre.experiments.records import result_record
 from ccre.inference.predictor import PredictedRelation, Predictor
+from ccre.inference.selection import choose_na_threshold
 from ccre.modeling.checkpoint import is_pretrained_encoder
 from ccre.modeling.prior import TypePairPrior
 from ccre.modeling.relation_model import RelationModel
@@ -102,6 +103,24 @@ def decision_margin(model: RelationModel) -> dict[str, float]:
     return {} if margin is None else {"na_margin": round(float(margin), 6)}
 
 
+def _choose_on_dev(config: CcreConfig, model: RelationModel, data_dir: str | Path | None,
+                   lenient: bool) -> dict[str, float]:
+    """With ``train.na_threshold_on_dev``: the no-relation cut-off of a single-label CE model chosen on the dev
+    documents and set in the model (saved with it); returns what the result line records."""
+    if not config.train.na_threshold_on_dev:
+        return {}
+    if config.objective.name != "ce" or model.space.multi_label:
+        raise ConfigError("train.na_threshold_on_dev applies to single-label CE models (multi-label CE learns its "
+                          "threshold class; contrastive models calibrate inference.na_margin)")
+    dev = load_dev(config, data_dir, lenient)
+    if dev is None:
+        raise ConfigError("train.na_threshold_on_dev needs dev documents: a data set with a dev split, or --dev FILE")
+    theta, f1 = choose_na_threshold(model, dev)
+    model.objective.na_threshold = theta
+    model.config = model.config.with_overrides({"inference.na_threshold": theta})
+    return {"na_threshold": round(theta, 6), "na_threshold_dev_f1": round(f1, 6)}
+
+
 def train_and_evaluate(
     config: CcreConfig,
     *,
@@ -135,6 +154,7 @@ def train_and_evaluate(
     )
     if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
         return None
+    selected = _choose_on_dev(config, model, data_dir, lenient)
     if output is not None:
         model.save_pretrained(output, run=run)
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
@@ -156,6 +176,7 @@ def train_and_evaluate(
         commit=commit,
         precision=model.resolved_precision,
         prior_metrics=floor,
+        **selected,
         **decision_margin(model),
     )
     if results is not None:

@@ -91,3 +91,22 @@ def held_out_scores(
     if not rows:
         return np.zeros(0, dtype=np.int64), torch.zeros(0, targets.shape[1])
     return np.concatenate(rows), torch.cat(scores)
+
+
+def best_cutoff(values: np.ndarray, hits: np.ndarray, n_gold: int) -> tuple[float, float]:
+    """``(theta, f1)``: the cut-off whose predictions ``values >= theta`` (one candidate fact each, ``hits``
+    saying which are gold) have the best micro F1 against ``n_gold`` gold facts, and that F1. Ties go to the
+    highest ``theta`` (fewest predictions); with no candidate, or no ``theta`` that finds a gold fact, ``theta`` is
+    1.0 and F1 0."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    hits = np.asarray(hits, dtype=bool).ravel()
+    if values.shape != hits.shape:
+        raise ValueError(f"values {values.shape} and hits {hits.shape} differ in shape")
+    if len(values) == 0 or n_gold <= 0:
+        return 1.0, 0.0
+    order = np.argsort(-values, kind="stable")
+    v, tp = values[order], np.cumsum(hits[order])
+    last = np.r_[v[:-1] > v[1:], True]  # predicting down to index i is a cut-off only at the last of equal values
+    f1 = np.where(last, 2 * tp / (np.arange(1, len(v) + 1) + n_gold), -1.0)
+    best = int(np.argmax(f1))
+    return (float(v[best]), float(f1[best])) if f1[best] > 0 else (1.0, 0.0)

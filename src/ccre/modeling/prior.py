@@ -20,9 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from ccre.data.documents import Document
-from ccre.data.labels import LabelSpace, candidate_pairs, pair_targets
+from ccre.data.labels import (
+    LabelSpace,
+    candidate_pairs,
+    fact_pair,
+    gold_facts,
+    pair_targets,
+)
 from ccre.errors import ConfigError
 from ccre.inference.predictor import PredictedRelation
+from ccre.inference.threshold import best_cutoff
 from ccre.modeling.checkpoint import PARTS, require_manifest, write_model_folder
 from ccre.utils.io import atomic_write_json
 
@@ -83,25 +90,18 @@ class TypePairPrior:
     def best_threshold(self, docs: Sequence[Document]) -> float:
         """The rate threshold with the best micro F1 (relation facts, pair and type) on ``docs``; ties go to the
         highest threshold (fewest predictions)."""
-        gold = {(d, r.pair, r.type) for d, doc in enumerate(docs) for r in doc.relations}
+        gold = gold_facts(docs)
         if not gold:
             raise ConfigError("the documents that choose the prior's threshold hold no relation")
         rates, hits = [], []
         for d, h, t, key in self._candidates(docs):
             ents = docs[d].entities
-            pair = (ents[h].id, ents[t].id) if self.space.directed else tuple(sorted((ents[h].id, ents[t].id)))
+            pair = fact_pair(ents[h].id, ents[t].id, self.space.directed)
             rates.append(self.rate[key])
             hits.append((d, pair, self.relation[key]) in gold)
         if not rates:
             return 1.0
-        rates_a, hits_a = np.asarray(rates), np.asarray(hits, dtype=np.int64)
-        best, best_f1 = 1.0, -1.0
-        for theta in sorted(set(rates), reverse=True):
-            chosen = rates_a >= theta
-            f1 = 2 * hits_a[chosen].sum() / (chosen.sum() + len(gold))
-            if f1 > best_f1:
-                best, best_f1 = float(theta), float(f1)
-        return best
+        return best_cutoff(np.asarray(rates), np.asarray(hits), len(gold))[0]
 
     def predict(self, docs: Sequence[Document]) -> list[list[PredictedRelation]]:
         """Per document, the relations of its candidate pairs whose type pair's rate reaches the threshold."""

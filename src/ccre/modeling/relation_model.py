@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ccre.config import SCORING_FIELDS, ModelConfig
+from ccre.config import CLASSIFIER_SCORING_FIELDS, SCORING_FIELDS, ModelConfig
 from ccre.data.labels import LabelSpace
 from ccre.encoding.markers import DocumentEncoder, EncodedDocument
 from ccre.encoding.windows import Batch, collate
@@ -203,7 +203,7 @@ class RelationModel(nn.Module):
             unknown = sorted(set(inference) - set(SCORING_FIELDS))
             if unknown:
                 raise ConfigError(f"not an inference setting: {', '.join(unknown)} (use {', '.join(SCORING_FIELDS)})")
-            if config.objective.name == "ce":
+            if config.objective.name == "ce" and set(inference) - set(CLASSIFIER_SCORING_FIELDS):
                 raise ConfigError(f"{directory} was trained with cross-entropy: it scores pairs with its classifier, "
                                   "so inference settings (mccl/knn/centroid, k, pool) do not apply")
             config = config.with_overrides(inference)

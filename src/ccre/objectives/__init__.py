@@ -31,7 +31,7 @@ def build_objective(
     if config.name == "ce":
         if space.multi_label:
             return AdaptiveThresholdObjective(pair_dim, space.num_labels)
-        return CrossEntropyObjective(pair_dim, space.num_labels)
+        return CrossEntropyObjective(pair_dim, space.num_labels, inference.na_threshold)
     kwargs = {"inference": inference.scorer, "k": inference.knn_k, "na_keep": config.na_keep,
               "pool": config.mccl_pool, "na_margin": inference.na_margin}
     if config.name == "supcon":

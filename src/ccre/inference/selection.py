@@ -1,0 +1,34 @@
+"""Decision settings chosen on dev documents after training (never on test): the no-relation cut-off of a
+single-label classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ccre.data.documents import Document
+from ccre.data.labels import fact_pair, gold_facts
+from ccre.inference.threshold import best_cutoff
+from ccre.modeling.embedding import embed_encoded
+from ccre.modeling.relation_model import RelationModel
+from ccre.objectives.cross_entropy import relation_odds
+
+
+def choose_na_threshold(model: RelationModel, dev: Sequence[Document]) -> tuple[float, float]:
+    """``(theta, dev F1)``: the cut-off on ``P(r) / (P(r) + P(no-relation))`` (``r`` each pair's most probable
+    relation) with the best pair+type micro F1 on the labelled ``dev`` documents."""
+    encoded = [model.document_encoder.encode(d, model.space) for d in dev]
+    h = embed_encoded(model, encoded)
+    with torch.inference_mode():
+        best, ratio = relation_odds(model.objective.scores(h.to(model.device)))
+    best, ratio = best.cpu().numpy(), ratio.cpu().numpy()
+    gold = gold_facts(dev)
+    hits, row = np.zeros(len(best), dtype=bool), 0
+    for d, (doc, enc) in enumerate(zip(dev, encoded)):
+        for h_idx, t_idx in enc.pairs:
+            pair = fact_pair(doc.entities[h_idx].id, doc.entities[t_idx].id, model.space.directed)
+            hits[row] = (d, pair, model.space.labels[best[row]]) in gold
+            row += 1
+    return best_cutoff(ratio, hits, len(gold))
