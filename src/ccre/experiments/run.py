@@ -115,10 +115,11 @@ def _choose_on_dev(config: CcreConfig, model: RelationModel, data_dir: str | Pat
     dev = load_dev(config, data_dir, lenient)
     if dev is None:
         raise ConfigError("train.na_threshold_on_dev needs dev documents: a data set with a dev split, or --dev FILE")
-    theta, f1 = choose_na_threshold(model, dev)
+    theta, f1, argmax_f1 = choose_na_threshold(model, dev)
     model.objective.na_threshold = theta
     model.config = model.config.with_overrides({"inference.na_threshold": theta})
-    return {"na_threshold": round(theta, 6), "na_threshold_dev_f1": round(f1, 6)}
+    return {"na_threshold": round(theta, 6), "na_threshold_dev_f1": round(f1, 6),
+            "argmax_dev_f1": round(argmax_f1, 6)}
 
 
 def train_and_evaluate(

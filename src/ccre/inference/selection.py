@@ -16,9 +16,11 @@ from ccre.modeling.relation_model import RelationModel
 from ccre.objectives.cross_entropy import relation_odds
 
 
-def choose_na_threshold(model: RelationModel, dev: Sequence[Document]) -> tuple[float, float]:
-    """``(theta, dev F1)``: the cut-off on ``P(r) / (P(r) + P(no-relation))`` (``r`` each pair's most probable
-    relation) with the best pair+type micro F1 on the labelled ``dev`` documents."""
+def choose_na_threshold(model: RelationModel, dev: Sequence[Document]) -> tuple[float, float, float]:
+    """``(theta, dev F1, dev F1 of the argmax)``: the cut-off on ``P(r) / (P(r) + P(no-relation))`` (``r`` each
+    pair's most probable relation) with the best pair+type micro F1 on the labelled ``dev`` documents, and the dev
+    F1 of the plain most-probable-class decision it is compared with (which predicts where the ratio exceeds
+    1/2)."""
     encoded = [model.document_encoder.encode(d, model.space) for d in dev]
     h = embed_encoded(model, encoded)
     with torch.inference_mode():
@@ -31,4 +33,6 @@ def choose_na_threshold(model: RelationModel, dev: Sequence[Document]) -> tuple[
             pair = fact_pair(doc.entities[h_idx].id, doc.entities[t_idx].id, model.space.directed)
             hits[row] = (d, pair, model.space.labels[best[row]]) in gold
             row += 1
-    return best_cutoff(ratio, hits, len(gold))
+    theta, f1 = best_cutoff(ratio, hits, len(gold))
+    argmax = ratio > 0.5
+    return theta, f1, float(2 * hits[argmax].sum() / (argmax.sum() + len(gold)))
