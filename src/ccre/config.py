@@ -164,7 +164,7 @@ class ModelConfig(_Section):
 
     @classmethod
     def load(cls, path: str | Path) -> ModelConfig:
-        return _validated(cls, read_mapping(path, "model config"), str(path))
+        return validated(cls, read_mapping(path, "model config"), str(path))
 
     def save(self, path: str | Path) -> None:
         from ccre.utils.io import atomic_write_text
@@ -178,7 +178,7 @@ class ModelConfig(_Section):
 
     def with_overrides(self, overrides: dict[str, object]) -> ModelConfig:
         """A copy with dotted-key overrides (``{"inference.scorer": "knn"}``) applied and validated."""
-        return _validated(type(self), _override(self.model_dump(), overrides), "options")
+        return validated(type(self), _override(self.model_dump(), overrides), "options")
 
 
 class CcreConfig(ModelConfig):
@@ -195,15 +195,17 @@ class CcreConfig(ModelConfig):
 
     @classmethod
     def parse(cls, raw: dict, source: str = "config") -> CcreConfig:
-        return _validated(cls, raw, source)
+        return validated(cls, raw, source)
 
 
 
-def _validated(cls, raw: dict, source: str):
+def validated(cls, raw: dict, source: str):
+    """``cls.model_validate(raw)``, its errors as one ConfigError naming ``source`` and each field."""
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+                             for err in exc.errors())
         raise ConfigError(f"{source}: {problems}") from None
 
 

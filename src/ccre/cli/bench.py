@@ -17,6 +17,7 @@ from ccre.cli.app import (
     friendly_errors,
     out,
 )
+from ccre.config import parse_assignments
 from ccre.errors import ConfigError
 
 bench_app = typer.Typer(
@@ -34,12 +35,6 @@ def _csv(text: str | None, cast=str) -> list | None:
         return [cast(part.strip()) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ConfigError(f"not a comma-separated list of {cast.__name__}: {text!r}") from None
-
-
-def _assignments(items: list[str] | None, option: str) -> dict[str, Any]:
-    from ccre.config import parse_assignments
-
-    return parse_assignments(items, option)
 
 
 def default_results(name: str) -> Path:
@@ -131,8 +126,8 @@ def bench(
         out.print(ctx.get_help())
         raise typer.Exit(0)
     spec = build_grid(grid, dataset=dataset, sizes=sizes, methods=methods, seeds=seeds, probe_encoders=probe_encoders,
-                      epochs=epochs, overrides=_assignments(set_, "--set"),
-                      pretrain=_assignments(pretrain_set, "--pretrain-set"), pretrained=pretrained, name=name)
+                      epochs=epochs, overrides=parse_assignments(set_, "--set"),
+                      pretrain=parse_assignments(pretrain_set, "--pretrain-set"), pretrained=pretrained, name=name)
     results_path = results or (Path(spec.results) if spec.results else default_results(spec.name))
     log = lambda message: console.print(message, highlight=False)  # noqa: E731
     if dry_run:

@@ -20,7 +20,6 @@ from ccre.cli.app import (
     friendly_errors,
     out,
 )
-from ccre.errors import ConfigError
 
 FilesArg = Annotated[
     Optional[list[Path]],
@@ -120,9 +119,7 @@ def pretrain(
     """
     import logging
 
-    from pydantic import ValidationError
-
-    from ccre.config import parse_assignments, read_mapping
+    from ccre.config import parse_assignments, read_mapping, validated
 
     logging.getLogger("accelerate").setLevel(logging.ERROR)  # no per-checkpoint INFO lines
 
@@ -130,11 +127,7 @@ def pretrain(
     from ccre.training.pretraining.trainer import Pretrainer
 
     raw: dict = read_mapping(config, "config") if config is not None else {}
-    try:
-        base = PretrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{config}: {problems}") from None
+    base = validated(PretrainConfig, raw, str(config))
     options = {
         "encoder.name": model, "max_steps": max_steps, "epochs": epochs, "batch_size": batch_size,
         "encoder.max_length": max_length, "lr": lr, "tau": tau, "mtb_weight": mtb_weight, "self_weight": self_weight,

@@ -39,12 +39,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from ccre.config import DEFAULT_ENCODER, CcreConfig, read_mapping
+from ccre.config import DEFAULT_ENCODER, CcreConfig, read_mapping, validated
 from ccre.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -269,11 +268,7 @@ class Grid(_Model):
 
     @classmethod
     def parse(cls, raw: dict, source: str = "grid") -> Grid:
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'grid'}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"{source}: {problems}") from None
+        return validated(cls, raw, source)
 
     @classmethod
     def load(cls, path: str | Path) -> Grid:

@@ -103,8 +103,7 @@ def decision_margin(model: RelationModel) -> dict[str, float]:
     return {} if margin is None else {"na_margin": round(float(margin), 6)}
 
 
-def _choose_on_dev(config: CcreConfig, model: RelationModel, data_dir: str | Path | None,
-                   lenient: bool) -> dict[str, float]:
+def _choose_on_dev(config: CcreConfig, model: RelationModel, dev: list[Document] | None) -> dict[str, float]:
     """With ``train.na_threshold_on_dev``: the no-relation cut-off of a single-label CE model chosen on the dev
     documents and set in the model (saved with it); returns what the result line records."""
     if not config.train.na_threshold_on_dev:
@@ -112,7 +111,6 @@ def _choose_on_dev(config: CcreConfig, model: RelationModel, data_dir: str | Pat
     if config.objective.name != "ce" or model.space.multi_label:
         raise ConfigError("train.na_threshold_on_dev applies to single-label CE models (multi-label CE learns its "
                           "threshold class; contrastive models calibrate inference.na_margin)")
-    dev = load_dev(config, data_dir, lenient)
     if dev is None:
         raise ConfigError("train.na_threshold_on_dev needs dev documents: a data set with a dev split, or --dev FILE")
     theta, f1, argmax_f1 = choose_na_threshold(model, dev)
@@ -146,16 +144,16 @@ def train_and_evaluate(
     train_docs = select_training_documents(config, load_split(config, "train", data_dir, lenient))
     run = {"config": config.model_dump(), "train_documents": [d.id for d in train_docs], "train_file": str(train_path),
            "commit": commit}
+    dev_docs = load_dev(config, data_dir, lenient)
     if config.objective.name == "prior":
-        return _prior_run(config, train_docs, load_dev(config, data_dir, lenient), train_path, test_path, output,
-                          results, run, started, lenient)
+        return _prior_run(config, train_docs, dev_docs, train_path, test_path, output, results, run, started, lenient)
     model = train_model(
         config, train_docs, device=device, precision=precision, show_progress=show_progress, state_dir=output,
         resume=resume,
     )
     if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
         return None
-    selected = _choose_on_dev(config, model, data_dir, lenient)
+    selected = _choose_on_dev(config, model, dev_docs)
     if output is not None:
         model.save_pretrained(output, run=run)
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
@@ -163,7 +161,7 @@ def train_and_evaluate(
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
     scheme = scheme_for_format(detect_format(test_path))
     metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)
-    floor_model = TypePairPrior.fit(train_docs, select=load_dev(config, data_dir, lenient))
+    floor_model = TypePairPrior.fit(train_docs, select=dev_docs)
     floor = score_predictions(test_docs, floor_model.predict(test_docs), scheme, train=train_docs)
     record = result_record(
         dataset=config.data.dataset or str(train_path),

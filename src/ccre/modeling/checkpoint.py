@@ -122,9 +122,13 @@ def write_model_folder(directory: str | Path, kind: Kind, write_parts: Callable[
             shutil.rmtree(target)
         os.replace(partial / rel, target)
     partial.rmdir()
-    manifest = Manifest(directory, kind, parts, git_commit(), now_iso())
-    atomic_write_json(directory / MANIFEST_FILE, {"format": "ccre", "version": FORMAT_VERSION, "kind": kind,
-                                                  "parts": parts, "commit": manifest.commit, "date": manifest.date})
+    return _write_manifest(Manifest(directory, kind, parts, git_commit(), now_iso()))
+
+
+def _write_manifest(manifest: Manifest) -> Manifest:
+    atomic_write_json(manifest.directory / MANIFEST_FILE, {
+        "format": "ccre", "version": FORMAT_VERSION, "kind": manifest.kind, "parts": manifest.parts,
+        "commit": manifest.commit, "date": manifest.date})
     return manifest
 
 
@@ -153,12 +157,8 @@ def add_part(manifest: Manifest, part: str) -> Manifest:
         return manifest
     if not (manifest.directory / PARTS[part]).exists():
         raise ValueError(f"{manifest.directory / PARTS[part]} does not exist")
-    updated = Manifest(manifest.directory, manifest.kind, {**manifest.parts, part: PARTS[part]}, manifest.commit,
-                       manifest.date)
-    atomic_write_json(manifest.directory / MANIFEST_FILE, {
-        "format": "ccre", "version": FORMAT_VERSION, "kind": updated.kind, "parts": updated.parts,
-        "commit": updated.commit, "date": updated.date})
-    return updated
+    return _write_manifest(Manifest(manifest.directory, manifest.kind, {**manifest.parts, part: PARTS[part]},
+                                    manifest.commit, manifest.date))
 
 
 def is_pretrained_encoder(path: str | Path) -> bool:

@@ -10,9 +10,9 @@ shared, loaded 2-core machine took 26-58 s: with other jobs running, lower --max
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from ccre.config import EncoderConfig, _Section
+from ccre.config import EncoderConfig, _Section, validated
 from ccre.errors import ConfigError
 
 
@@ -66,11 +66,7 @@ class PretrainConfig(_Section):
             else:
                 raise ConfigError(f"unknown pretraining field {key!r} (fields: {', '.join(k for k in raw if k != 'encoder')}, "
                                   f"encoder.*)")
-        try:
-            return PretrainConfig.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}"
-                                        for e in exc.errors())) from None
+        return validated(PretrainConfig, raw, "pretraining config")
 
     def flat(self) -> dict[str, object]:
         """Every field by the name :meth:`with_overrides` takes (``encoder.*`` dotted)."""
