@@ -137,18 +137,29 @@ def save_encoder(
 ) -> Manifest:
     """Write a pretrained encoder as a model folder: the transformer and tokenizer, the pair embedder's state
     (a tensor dict, or ``None``), the model config it encodes with and the record of the run that made it."""
-    from safetensors.torch import save_file
 
     def write(folder: Path) -> None:
-        encoder.save_pretrained(folder / PARTS["encoder"])
-        tokenizer.save_pretrained(folder / PARTS["encoder"])
-        if pair_embedder is not None:
-            save_file({k: v.detach().cpu().contiguous() for k, v in pair_embedder.items()},
-                      str(folder / PARTS["pair_embedder"]))
-        config.save(folder / PARTS["config"])
+        write_encoder_parts(folder, encoder, tokenizer, pair_embedder, config)
         atomic_write_json(folder / PARTS["run"], run)
 
     return write_model_folder(directory, "encoder", write)
+
+
+def write_encoder_parts(folder: Path, encoder, tokenizer, pair_embedder: dict | None, config: ModelConfig) -> None:
+    """The parts every model folder has: the transformer and tokenizer, the pair embedder's state (if any) and
+    the model config."""
+    from safetensors.torch import save_file
+
+    encoder.save_pretrained(folder / PARTS["encoder"])
+    tokenizer.save_pretrained(folder / PARTS["encoder"])
+    if pair_embedder is not None:
+        save_file(tensors_to_save(pair_embedder), str(folder / PARTS["pair_embedder"]))
+    config.save(folder / PARTS["config"])
+
+
+def tensors_to_save(state: dict) -> dict:
+    """A state dict as safetensors takes it: detached, on the CPU, contiguous."""
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
 def add_part(manifest: Manifest, part: str) -> Manifest:

@@ -23,6 +23,8 @@ from ccre.modeling.checkpoint import (
     PARTS,
     read_manifest,
     require_manifest,
+    tensors_to_save,
+    write_encoder_parts,
     write_model_folder,
 )
 from ccre.modeling.encoder import encoder_states, load_encoder, warn_marker_mismatch
@@ -176,11 +178,8 @@ class RelationModel(nn.Module):
         mid-save never leaves a half-written model); ``run`` is the record of the run that trained it."""
 
         def write(folder: Path) -> None:
-            self.encoder.save_pretrained(folder / PARTS["encoder"])
-            self.tokenizer.save_pretrained(folder / PARTS["encoder"])
-            save_file(_contiguous(self.pair_embedder.state_dict()), str(folder / PARTS["pair_embedder"]))
-            save_file(_contiguous(self.heads_state()), str(folder / PARTS["heads"]))
-            self.config.save(folder / PARTS["config"])
+            write_encoder_parts(folder, self.encoder, self.tokenizer, self.pair_embedder.state_dict(), self.config)
+            save_file(tensors_to_save(self.heads_state()), str(folder / PARTS["heads"]))
             self.space.save(folder / PARTS["labels"])
             if self.memory is not None:
                 self.memory.save(folder / PARTS["memory"])
@@ -219,6 +218,3 @@ class RelationModel(nn.Module):
             model.set_memory(EmbeddingMemory.load(manifest.path("memory")))
         return model.to(device).eval()
 
-
-def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
