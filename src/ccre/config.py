@@ -25,6 +25,7 @@ ScorerName = Literal["mccl", "knn", "centroid"]
 MCCLPool = Literal["mean", "sum"]
 NAMargin = Literal["zero", "calibrated"]
 DatasetName = Literal["biored", "redocred"]
+BiasInit = Literal["zero", "frequency"]
 
 
 def read_mapping(path: str | Path, what: str) -> dict:
@@ -84,6 +85,10 @@ class ObjectiveConfig(_Section):
     )
     na_keep: float = Field(1.0, gt=0, le=1, description="fraction of no-relation anchors kept in contrastive losses")
     novelty_weight: float = Field(1.0, ge=0, description="weight of the novelty head's loss (BioRED)")
+    bias_init: BiasInit = Field(
+        "zero", description="classifier objectives (CE): start the class biases at zero, or at the training "
+        "documents' log class frequencies (log-odds against the threshold class for multi-label data), so that "
+        "training starts from the label distribution instead of a uniform guess")
 
 
 class InferenceConfig(_Section):
@@ -108,7 +113,12 @@ class InferenceConfig(_Section):
 class TrainConfig(_Section):
     """The finetuning loop (recorded with the run, not saved with the model)."""
 
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(30, ge=1, description="passes over the training documents (more when min_steps asks for more)")
+    min_steps: int = Field(0, ge=0, description="optimizer updates at least: epochs are added until the run takes "
+                           "this many steps, so that a few documents still get enough updates")
+    eval_every: int | None = Field(
+        None, ge=1, description="score the dev documents every this many steps (and after the last) and keep the "
+        "weights that scored best (pair+type F1; CE with na_threshold_on_dev at its best cut-off)")
     batch_size: int = Field(4, ge=1, description="documents per step")
     lr: float = Field(5e-5, gt=0, description="learning rate of the encoder")
     head_lr: float = Field(1e-3, gt=0, description="learning rate of the pair embedder and heads")

@@ -149,7 +149,7 @@ def train_and_evaluate(
         return _prior_run(config, train_docs, dev_docs, train_path, test_path, output, results, run, started, lenient)
     model = train_model(
         config, train_docs, device=device, precision=precision, show_progress=show_progress, state_dir=output,
-        resume=resume,
+        resume=resume, dev=dev_docs,
     )
     if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
         return None
@@ -176,6 +176,7 @@ def train_and_evaluate(
         precision=model.resolved_precision,
         prior_metrics=floor,
         **selected,
+        **(model.selection or {}),
         **decision_margin(model),
     )
     if results is not None:

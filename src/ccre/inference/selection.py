@@ -1,5 +1,5 @@
-"""Decision settings chosen on dev documents after training (never on test): the no-relation cut-off of a
-single-label classifier."""
+"""What is chosen on dev documents (never on test): the no-relation cut-off of a single-label classifier, and
+the dev score by which training keeps its best weights."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from ccre.data.documents import Document
 from ccre.data.labels import fact_pair, gold_facts
+from ccre.inference.predictor import Predictor
 from ccre.inference.threshold import best_cutoff
 from ccre.modeling.embedding import embed_encoded
 from ccre.modeling.relation_model import RelationModel
@@ -36,3 +37,15 @@ def choose_na_threshold(model: RelationModel, dev: Sequence[Document]) -> tuple[
     theta, f1 = best_cutoff(ratio, hits, len(gold))
     argmax = ratio > 0.5
     return theta, f1, float(2 * hits[argmax].sum() / (argmax.sum() + len(gold)))
+
+
+def dev_f1(model: RelationModel, dev: Sequence[Document], *, cutoff: bool) -> float:
+    """Pair+type micro F1 of ``model`` on the labelled ``dev`` documents: with ``cutoff`` (a single-label CE model
+    whose cut-off will be chosen on dev) at its best cut-off (:func:`choose_na_threshold`), else by the model's
+    own decisions."""
+    if cutoff:
+        return choose_na_threshold(model, dev)[1]
+    predictions = Predictor(model).predict(dev)
+    gold = gold_facts(dev)
+    found = {(d, fact_pair(p.head, p.tail, p.directed), p.type) for d, preds in enumerate(predictions) for p in preds}
+    return 2 * len(found & gold) / (len(found) + len(gold)) if gold or found else 0.0

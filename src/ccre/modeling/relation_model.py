@@ -62,6 +62,8 @@ class RelationModel(nn.Module):
         self.precision: Precision = "auto"
         """How the encoder pass computes (:data:`ccre.utils.runtime.Precision`): like the device, a choice of the
         run, not part of the saved model."""
+        self.selection: dict[str, object] | None = None
+        """How training chose these weights on dev (``ccre.training.finetune.DevSelection.record``), or ``None``."""
         hidden = encoder.config.hidden_size
         pair_dim = config.encoder.pair_dim or hidden
         self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout)

@@ -38,3 +38,12 @@ class ClassifierObjective(PairObjective):
 
     def scores(self, h: torch.Tensor) -> torch.Tensor:
         return self.classifier(h)
+
+    def init_bias(self, counts: torch.Tensor, pairs: int) -> None:
+        """Start the class biases at the label distribution of the training pairs: ``counts`` ``(C,)`` pairs
+        per class (column 0 no-relation) among ``pairs`` candidate pairs. Here (a softmax over classes) the bias
+        of class ``c`` is ``log(counts[c] / counts.sum())``: before any update the model predicts the training
+        class frequencies (cross-entropy equal to the label entropy) instead of a uniform guess."""
+        with torch.no_grad():
+            freq = counts.float().clamp_min(1.0)
+            self.classifier.bias.copy_(torch.log(freq / freq.sum()))

@@ -1,6 +1,11 @@
 """Finetuning a relation model: documents -> length-bucketed batches -> loss, on the shared loop
 (:mod:`ccre.training.loop`: AdamW with linear warm-up and decay, clipping, resumable state).
 
+A run takes ``train.epochs`` passes over the documents, or more where ``train.min_steps`` asks for more
+updates than that (a handful of documents make a handful of batches). With dev documents and
+``train.eval_every``, the dev documents are scored every so many steps and after the last, and the run ends
+with the weights that scored best (:class:`DevSelection`, recorded as ``model.selection``).
+
 Contrastive objectives compare each anchor with a memory of every training instance's embedding, rebuilt
 at the start of every epoch. Every trained model ends with a memory of the training instances embedded by
 the final weights (for kNN inference and explanations).
@@ -13,8 +18,10 @@ process taking the same batches, up to floating-point order and dropout.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +32,13 @@ from ccre.data.documents import Document
 from ccre.data.labels import LabelSpace
 from ccre.encoding.markers import EncodedDocument
 from ccre.errors import CcreError, ConfigError
+from ccre.inference.selection import dev_f1
 from ccre.modeling.embedding import build_memory
 from ccre.modeling.relation_model import RelationModel
+from ccre.objectives.base import ClassifierObjective
 from ccre.training.loop import (
     STATE_FILE,
+    Plan,
     StepLoss,
     TrainingLoop,
     TrainingTask,
@@ -87,16 +97,46 @@ def warn_contrastive_multi_label(config: ObjectiveConfig, space: LabelSpace) -> 
     return True
 
 
+def training_plan(lengths: Sequence[int], batch_size: int, epochs: int, min_steps: int, seed: int) -> Plan[list[int]]:
+    """``(epoch, batch)`` of every step: ``epochs`` passes of :func:`length_bucketed_batches`, and more passes
+    until the plan has at least ``min_steps`` steps."""
+    per_epoch = math.ceil(len(lengths) / batch_size)
+    epochs = max(epochs, math.ceil(min_steps / per_epoch))
+    rng = np.random.default_rng(seed)
+    return [(epoch, idx) for epoch in range(epochs) for idx in length_bucketed_batches(lengths, batch_size, rng)]
+
+
+@dataclass
+class DevSelection:
+    """How a run chose its weights on dev: the dev F1 at each evaluated step (1-based step counts) and the step
+    whose weights it kept."""
+
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    best_step: int = 0
+    best_f1: float = -1.0
+
+    def record(self) -> dict[str, object]:
+        """The fields a result line records."""
+        return {"selected_step": self.best_step, "selected_dev_f1": round(self.best_f1, 6),
+                "dev_curve": [[s, round(f, 6)] for s, f in self.curve]}
+
+
 class _Finetuning(TrainingTask[list[int]]):
     """A step's loss is that of its documents (:func:`batch_loss`); with a memory of training instances to
-    contrast with, the memory is embedded again by the current weights when an epoch starts."""
+    contrast with, the memory is embedded again by the current weights when an epoch starts. With ``dev``
+    documents, every ``eval_every`` steps and after the last the model is scored on them and the best weights
+    are kept (:class:`DevSelection`)."""
 
     def __init__(self, model: RelationModel, docs: Sequence[Document], encoded: Sequence[EncodedDocument],
-                 team: Workers, refresh_memory: bool) -> None:
+                 team: Workers, refresh_memory: bool, total_steps: int, dev: Sequence[Document] | None = None,
+                 eval_every: int | None = None, cutoff: bool = False) -> None:
         self.model, self.docs, self.encoded, self.team = model, docs, encoded, team
         self.refresh_memory = refresh_memory
         # instance ids: position of each candidate pair in the concatenation of all documents' pairs
         self.first_pair = np.concatenate([[0], np.cumsum([len(e.pairs) for e in encoded])])
+        self.total_steps, self.dev, self.eval_every, self.cutoff = total_steps, dev, eval_every, cutoff
+        self.selection = DevSelection() if dev is not None and eval_every is not None else None
+        self.best_weights: dict[str, torch.Tensor] | None = None
 
     def start_epoch(self, epoch: int) -> None:
         if self.refresh_memory:
@@ -105,6 +145,45 @@ class _Finetuning(TrainingTask[list[int]]):
     def step_loss(self, step: int, batch: list[int]) -> StepLoss:
         loss = batch_loss(self.model, self.encoded, batch, self.first_pair, self.team)
         return StepLoss(loss, {"total": loss.item()})
+
+    def end_step(self, step: int, epoch: int, loss: StepLoss, lr: float, seconds: float) -> None:
+        done = step + 1
+        if self.selection is None or (done % self.eval_every and done != self.total_steps):
+            return
+        f1 = self._score_dev()
+        self.selection.curve.append((done, f1))
+        if f1 > self.selection.best_f1:
+            self.selection.best_step, self.selection.best_f1 = done, f1
+            self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        logger.info("step %d: dev pair+type F1 %.2f (best %.2f at step %d)", done, 100 * f1,
+                    100 * self.selection.best_f1, self.selection.best_step)
+
+    def _score_dev(self) -> float:
+        """The dev F1 of the current weights (a contrastive model against a memory embedded by them; the
+        training memory is put back after) with the model back in training mode after."""
+        model, memory = self.model, self.model.memory
+        if model.objective.uses_memory:
+            model.set_memory(build_memory(model, self.docs, self.encoded))
+        f1 = dev_f1(model, self.dev, cutoff=self.cutoff)  # every process: the same weights, the same choice
+        model.set_memory(memory)
+        model.train()
+        return f1
+
+    def keep_best(self) -> None:
+        """Load the weights that scored best on dev (when dev documents were scored)."""
+        if self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+        self.model.selection = None if self.selection is None else self.selection.record()
+
+    def state(self) -> dict[str, object] | None:
+        if self.selection is None:
+            return None
+        return {"curve": self.selection.curve, "best_step": self.selection.best_step,
+                "best_f1": self.selection.best_f1, "best_weights": self.best_weights}
+
+    def load_state(self, state: dict[str, object]) -> None:
+        self.selection = DevSelection([tuple(c) for c in state["curve"]], state["best_step"], state["best_f1"])
+        self.best_weights = state["best_weights"]
 
 
 @contextmanager
@@ -128,8 +207,12 @@ def train_model(
     show_progress: bool = True,
     state_dir: str | Path | None = None,
     resume: bool = False,
+    dev: Sequence[Document] | None = None,
 ) -> RelationModel:
     """Train a relation model on ``train_docs`` with ``config`` and return it (in eval mode).
+
+    With ``dev`` documents and ``train.eval_every``, the returned weights are those that scored best on them
+    (:class:`DevSelection`; ``model.selection`` says which step and the dev curve).
 
     With ``state_dir``, the full training state (:mod:`ccre.training.loop`) is saved there as
     :data:`STATE_FILE` after every epoch, the last one included (the caller removes it once the model is
@@ -143,11 +226,12 @@ def train_model(
     # parallel CPU reductions (index_add, embedding gradients) otherwise add in varying order
     with _deterministic_algorithms(config.train.deterministic):
         return _train(config, train_docs, workers(device), precision, show_progress,
-                      None if state_dir is None else Path(state_dir) / STATE_FILE, resume)
+                      None if state_dir is None else Path(state_dir) / STATE_FILE, resume, dev)
 
 
 def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, precision: Precision,
-           show_progress: bool, state_path: Path | None, resume: bool) -> RelationModel:
+           show_progress: bool, state_path: Path | None, resume: bool,
+           dev: Sequence[Document] | None) -> RelationModel:
     """:func:`train_model` under the run's determinism setting, on the processes of ``team``."""
     tc = config.train
     if team.world > tc.batch_size:
@@ -161,12 +245,18 @@ def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, pr
     if not docs:
         raise CcreError("no training document has two or more entities")
     encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
-    lengths = [len(e) for e in encoded]
-    rng = np.random.default_rng(tc.seed)
-    plan = [(epoch, idx) for epoch in range(tc.epochs) for idx in length_bucketed_batches(lengths, tc.batch_size, rng)]
+    if config.objective.bias_init == "frequency":
+        if not isinstance(model.objective, ClassifierObjective):
+            raise ConfigError("objective.bias_init=frequency applies to classifier objectives (ce)")
+        targets = np.concatenate([e.targets for e in encoded])
+        model.objective.init_bias(torch.from_numpy(targets.sum(axis=0)), len(targets))
+    if tc.eval_every is not None and dev is None:
+        raise ConfigError("train.eval_every needs dev documents: a data set with a dev split, or --dev FILE")
+    plan = training_plan([len(e) for e in encoded], tc.batch_size, tc.epochs, tc.min_steps, tc.seed)
+    epochs = plan[-1][0] + 1
     logger.info(
         "training on %d documents (%d pairs), %d epochs of %d steps, device %s",
-        len(encoded), sum(len(e.pairs) for e in encoded), tc.epochs, len(plan) // tc.epochs, model.device,
+        len(encoded), sum(len(e.pairs) for e in encoded), epochs, len(plan) // epochs, model.device,
     )
     loop = TrainingLoop(model, model.encoder, tc, plan, team, state_path=state_path,
                         identity={"config": config.model_dump(), "documents": documents_fingerprint(docs)},
@@ -174,7 +264,11 @@ def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, pr
     loop.restore(resume)
     if team.world > 1 and loop.step == 0:  # identical initial weights (same seed) but a dropout stream per process
         torch.manual_seed(tc.seed + team.rank)
-    loop.run(_Finetuning(model, docs, encoded, team, model.objective.uses_memory and tc.contrast_memory))
+    task = _Finetuning(model, docs, encoded, team, model.objective.uses_memory and tc.contrast_memory, len(plan),
+                       dev=dev if tc.eval_every is not None else None, eval_every=tc.eval_every,
+                       cutoff=tc.na_threshold_on_dev)
+    loop.run(task)
+    task.keep_best()
     model.eval()
     model.set_memory(build_memory(model, docs, encoded))
     return model

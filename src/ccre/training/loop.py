@@ -17,6 +17,7 @@ The state is one file, :data:`STATE_FILE` (``torch.save`` of a dict, replaced at
     identity                       what the run is (settings, input fingerprint): resuming with others is refused
     model, optimizer, scheduler    state dicts
     rng                            per process: its python, numpy, torch (and CUDA) generator states
+    task                           what the task keeps across steps (:meth:`TrainingTask.state`), or None
 
 Resuming restores all of it and continues at ``step``, so a resumed run ends exactly where an uninterrupted
 one ends, on every process.
@@ -95,6 +96,13 @@ class TrainingTask(ABC, Generic[B]):
     def end_step(self, step: int, epoch: int, loss: StepLoss, lr: float, seconds: float) -> None:
         """Called after the update of plan step ``step``, with the encoder's learning rate after the scheduler
         step and the step's wall time."""
+
+    def state(self) -> dict[str, Any] | None:
+        """What the task keeps across steps (saved with the training state, so that a resumed run has it)."""
+        return None
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` returned."""
 
 
 def documents_fingerprint(documents: Iterable[Document]) -> str:
@@ -195,6 +203,8 @@ class TrainingLoop(Generic[B]):
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, int(settings.warmup_ratio * total), total)
         self.step = 0  # optimizer steps done
         self._saved: int | None = None  # the step of the last state written or restored
+        self._task_state: dict[str, Any] | None = None  # restored, handed to the task when it runs
+        self._task: TrainingTask[B] | None = None
 
     # ------------------------------------------------------------------------------------- state
     def restore(self, resume: bool) -> None:
@@ -215,6 +225,7 @@ class TrainingLoop(Generic[B]):
         self.scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"][self.team.rank], self.team.device)
         self.step = self._saved = state["step"]
+        self._task_state = state.get("task")
         logger.info("resuming at step %d of %d from %s", self.step, len(self.plan), path)
 
     def _check(self, path: Path, state: dict) -> None:
@@ -242,6 +253,7 @@ class TrainingLoop(Generic[B]):
                 self.state_path, format=STATE_FORMAT, step=self.step, world=self.team.world, identity=self.identity,
                 model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
                 scheduler=self.scheduler.state_dict(), rng=rngs,
+                task=None if self._task is None else self._task.state(),
             )
         self._saved = self.step
 
@@ -254,6 +266,10 @@ class TrainingLoop(Generic[B]):
         first_of_epoch: dict[int, int] = {}
         for s, (e, _) in enumerate(self.plan):
             first_of_epoch.setdefault(e, s)
+        self._task = task
+        if self._task_state is not None:
+            task.load_state(self._task_state)
+            self._task_state = None
         start = self.step
         started = time.perf_counter()
         epoch_losses: list[float] = []

@@ -1,0 +1,100 @@
+"""The schedule by steps (train.min_steps), class biases started at the label distribution (objective.bias_init)
+and the weights chosen on dev during training (train.eval_every): plans counted by hand, biases against the
+frequencies they encode, and a trained model whose kept weights score on dev what the run recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ccre.cli import app
+from ccre.objectives.adaptive_threshold import AdaptiveThresholdObjective
+from ccre.objectives.cross_entropy import CrossEntropyObjective
+from ccre.training.finetune import training_plan
+from formats_helpers import data_file
+
+
+@pytest.mark.parametrize(("docs", "batch", "epochs", "min_steps", "expected_epochs"), [
+    (5, 2, 2, 0, 2),  # 3 batches an epoch: 6 steps, no minimum
+    (5, 2, 2, 10, 4),  # 10 steps asked: 4 epochs of 3
+    (5, 2, 2, 6, 2),  # the epochs already give 6
+    (4, 4, 30, 200, 200),  # the study's smallest cell: one batch an epoch
+])
+def test_plan_takes_enough_epochs_for_min_steps(docs: int, batch: int, epochs: int, min_steps: int,
+                                                expected_epochs: int) -> None:
+    plan = training_plan(list(range(10, 10 + docs)), batch, epochs, min_steps, seed=3)
+    per_epoch = -(-docs // batch)
+    assert len(plan) == expected_epochs * per_epoch
+    assert [e for e, _ in plan] == [e for e in range(expected_epochs) for _ in range(per_epoch)]
+    for e in range(expected_epochs):  # every epoch sees every document once
+        assert sorted(i for epoch, idx in plan if epoch == e for i in idx) == list(range(docs))
+
+
+def test_softmax_bias_starts_at_the_class_frequencies() -> None:
+    ce = CrossEntropyObjective(8, 3)
+    ce.init_bias(torch.tensor([80.0, 15.0, 5.0]), 100)
+    probs = torch.softmax(ce.classifier.bias, dim=0)
+    assert probs.tolist() == pytest.approx([0.80, 0.15, 0.05], abs=1e-6)
+
+
+def test_adaptive_threshold_bias_starts_at_each_relation_rate() -> None:
+    """Multi-label: relation r is decided when its logit beats the threshold class's; with bias 0 for the threshold
+    and the log-odds of r's rate for r, sigmoid(z_r - z_TH) starts at the rate."""
+    atl = AdaptiveThresholdObjective(8, 3)
+    atl.init_bias(torch.tensor([90.0, 8.0, 3.0]), 100)  # pairs with r1: 8 of 100; r2: 3 (one pair holds both)
+    bias = atl.classifier.bias
+    assert bias[0].item() == 0.0
+    assert torch.sigmoid(bias[1:] - bias[0]).tolist() == pytest.approx([0.08, 0.03], abs=1e-6)
+
+
+def _split(tmp_path: Path) -> dict[str, Path]:
+    from ccre.data.formats import read_documents, write_documents
+
+    docs = read_documents(data_file("biored/Train.PubTator"))
+    dev = read_documents(data_file("biored/Dev.PubTator"))[:5]
+    files = {}
+    for name, part in (("train", docs[:3]), ("test", docs[3:5]), ("dev", dev)):
+        files[name] = tmp_path / f"{name}.pubtator"
+        write_documents(part, files[name], "pubtator")
+    return files
+
+
+def test_training_keeps_the_weights_that_scored_best_on_dev(tmp_path: Path) -> None:
+    from ccre.data.formats import read_documents
+    from ccre.inference.selection import dev_f1
+    from ccre.modeling.relation_model import RelationModel
+
+    files = _split(tmp_path)
+    results = tmp_path / "r.jsonl"
+    result = CliRunner().invoke(app, [
+        "train", "--train", str(files["train"]), "--test", str(files["test"]), "--dev", str(files["dev"]),
+        "--train-docs", "3", "--epochs", "1", "--batch-size", "1", "--set", "train.min_steps=6",
+        "--set", "train.eval_every=2", "--set", "train.lr=3e-4", "--set", "train.head_lr=3e-2",
+        "--set", "objective.bias_init=frequency", "--set", "encoder.max_length=64",
+        "--set", "encoder.window_overlap=16", "--output", str(tmp_path / "m"), "--results", str(results),
+        "--no-progress"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(results.read_text())
+    curve = line["dev_curve"]
+    assert [s for s, _ in curve] == [2, 4, 6]  # every 2 steps, the last included
+    scores = np.array([f for _, f in curve])
+    assert line["selected_step"] == curve[int(scores.argmax())][0]  # the first of the best
+    assert line["selected_dev_f1"] == pytest.approx(scores.max(), abs=1e-6)
+    model = RelationModel.from_pretrained(tmp_path / "m")  # the saved weights are the selected step's
+    dev = read_documents(files["dev"])
+    assert dev_f1(model, dev, cutoff=False) == pytest.approx(line["selected_dev_f1"], abs=1e-6)
+
+
+def test_eval_every_needs_dev_documents(tmp_path: Path) -> None:
+    files = _split(tmp_path)
+    result = CliRunner().invoke(app, [
+        "train", "--train", str(files["train"]), "--test", str(files["test"]), "--train-docs", "3",
+        "--epochs", "1", "--set", "train.eval_every=2", "--set", "encoder.max_length=64",
+        "--set", "encoder.window_overlap=16", "--no-progress"])
+    assert result.exit_code != 0
+    assert "train.eval_every needs dev documents" in result.output
