@@ -18,7 +18,8 @@ def module_name(path: Path) -> str:
 
 def imported_modules(path: Path, known: set[str]) -> set[str]:
     """The ccre modules ``path`` imports, at module level or inside functions (``from a import b`` counts as
-    ``a.b`` where that is a module, else ``a``)."""
+    ``a.b`` where that is a module, else ``a``), and the packages around them that do not hold ``path``:
+    importing ``a.b.c`` from outside ``a.b`` runs ``a/b/__init__`` first, and whatever that imports."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -29,7 +30,10 @@ def imported_modules(path: Path, known: set[str]) -> set[str]:
         else:
             continue
         found.update(n for n in names if n in known)
-    return found
+    own = module_name(path)
+    own_packages = {".".join(own.split(".")[:i]) for i in range(1, own.count(".") + 2)}
+    enclosing = {".".join(n.split(".")[:i]) for n in found for i in range(2, n.count(".") + 1)}
+    return found | (enclosing & known) - own_packages
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -19,7 +19,7 @@ from ccre.inference.threshold import best_margin, held_out_scores
 from ccre.modeling.embedding import build_memory
 from ccre.modeling.memory import EmbeddingMemory, EntryMeta
 from ccre.modeling.relation_model import RelationModel
-from ccre.objectives import MCCLObjective
+from ccre.objectives.contrastive import MCCLObjective
 from ccre.objectives.mccl import mccl_decide
 
 

@@ -61,6 +61,8 @@ class EncoderConfig(_Section):
     max_length: int = Field(512, ge=16, description="encoder window in word pieces, [CLS] and [SEP] included")
     window_overlap: int = Field(128, ge=0, description="word pieces shared by consecutive windows of long documents")
     pair_dim: int | None = Field(None, ge=8, description="size of the pair embedding h (default: encoder width)")
+    type_embedding: bool = Field(False, description="add a learned embedding of the pair's entity types (those of "
+                                 "the training documents; unseen types share one) inside the pair embedder")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")

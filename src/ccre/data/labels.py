@@ -28,12 +28,15 @@ class LabelSpace:
         directed: relations hold for ordered pairs (DocRED) or unordered ones (BioRED).
         multi_label: a pair can hold several relations at once (DocRED), decided by adaptive threshold.
         novelty: the data carries BioRED's novelty flag, so a novelty head is trained.
+        entity_types: the entity types of the training documents, sorted (what a type embedding is indexed by;
+            a type they never showed is :meth:`type_index` ``len(entity_types)``).
     """
 
     labels: tuple[str, ...]
     directed: bool
     multi_label: bool
     novelty: bool
+    entity_types: tuple[str, ...] = ()
 
     @classmethod
     def from_documents(cls, docs: Sequence[Document]) -> LabelSpace:
@@ -49,6 +52,7 @@ class LabelSpace:
             directed=any(r.directed for r in relations),
             multi_label=max(per_pair.values()) > 1,
             novelty=any(r.novel is not None for r in relations),
+            entity_types=tuple(sorted({e.type for d in docs for e in d.entities})),
         )
 
     @property
@@ -67,16 +71,23 @@ class LabelSpace:
     def _index(self) -> dict[str, int]:
         return {label: i for i, label in enumerate(self.labels)}
 
+    def type_indices(self, types: Sequence[str]) -> np.ndarray:
+        """Each entity type's position in :attr:`entity_types`; ``len(entity_types)`` for one they never showed."""
+        known = {t: i for i, t in enumerate(self.entity_types)}
+        return np.array([known.get(t, len(self.entity_types)) for t in types], dtype=np.int64)
+
     def save(self, path: str | Path) -> None:
         from ccre.utils.io import atomic_write_json
 
         atomic_write_json(path, {"labels": list(self.labels), "directed": self.directed,
-                                 "multi_label": self.multi_label, "novelty": self.novelty})
+                                 "multi_label": self.multi_label, "novelty": self.novelty,
+                                 "entity_types": list(self.entity_types)})
 
     @classmethod
     def load(cls, path: str | Path) -> LabelSpace:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(tuple(raw["labels"]), raw["directed"], raw["multi_label"], raw["novelty"])
+        return cls(tuple(raw["labels"]), raw["directed"], raw["multi_label"], raw["novelty"],
+                   tuple(raw.get("entity_types", ())))
 
 
 def candidate_pairs(doc: Document, directed: bool) -> np.ndarray:

@@ -34,6 +34,8 @@ class EncodedDocument:
             entity blanking masks ``input_ids[piece_pos[first:last + 1]]``.
         entity_mentions: per entity, the indices of its mentions.
         pairs: ``(P, 2)`` candidate entity pairs (indices into the document's entities).
+        entity_types: ``(E,)`` each entity's type as :meth:`LabelSpace.type_indices` numbers it (zeros without a
+            label space).
         targets: ``(P, C)`` multi-hot relation targets (column 0 = no relation), or ``None`` when unlabelled.
         novelty: ``(P,)`` novelty targets (1 novel, 0 known, -1 not applicable), or ``None``.
     """
@@ -45,6 +47,7 @@ class EncodedDocument:
     mention_pieces: np.ndarray
     entity_mentions: list[np.ndarray]
     pairs: np.ndarray
+    entity_types: np.ndarray
     targets: np.ndarray | None = None
     novelty: np.ndarray | None = None
 
@@ -139,6 +142,8 @@ class DocumentEncoder:
             mention_pieces=np.stack([first, last], axis=1),
             entity_mentions=[np.asarray(e.mentions, dtype=np.int64) for e in doc.entities],
             pairs=pairs,
+            entity_types=(space.type_indices([e.type for e in doc.entities]) if space is not None
+                          else np.zeros(len(doc.entities), dtype=np.int64)),
             targets=targets,
             novelty=novelty,
         )

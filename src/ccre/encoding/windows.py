@@ -24,7 +24,8 @@ class Batch:
     window position to a row of the flat per-document state buffer (``-1`` for [CLS], [SEP], padding);
     ``num_tokens`` is that buffer's length. ``mention_index`` ``(M,)`` points into the buffer;
     ``entity_mentions`` ``(E, K)`` into the mentions with ``entity_mask``; ``pair_heads``/``pair_tails``
-    ``(P,)`` into the entities. ``pair_doc`` gives each pair's document (its position in the batch).
+    ``(P,)`` into the entities. ``pair_doc`` gives each pair's document (its position in the batch);
+    ``entity_types`` ``(E,)`` each entity's type number (:attr:`EncodedDocument.entity_types`).
     """
 
     input_ids: torch.Tensor
@@ -37,6 +38,7 @@ class Batch:
     pair_heads: torch.Tensor
     pair_tails: torch.Tensor
     pair_doc: torch.Tensor
+    entity_types: torch.Tensor
     targets: torch.Tensor | None
     novelty: torch.Tensor | None
 
@@ -114,6 +116,7 @@ def collate(
         pair_heads=torch.from_numpy(np.concatenate(heads)),
         pair_tails=torch.from_numpy(np.concatenate(tails)),
         pair_doc=torch.from_numpy(np.concatenate(pair_doc)),
+        entity_types=torch.from_numpy(np.concatenate([d.entity_types for d in docs])),
         targets=torch.from_numpy(np.concatenate([d.targets for d in docs])) if labelled else None,
         novelty=torch.from_numpy(np.concatenate([d.novelty for d in docs])) if labelled else None,
     )

@@ -30,7 +30,9 @@ from ccre.modeling.checkpoint import (
 from ccre.modeling.encoder import encoder_states, load_encoder, warn_marker_mismatch
 from ccre.modeling.memory import EmbeddingMemory
 from ccre.modeling.pair import PairEmbedder, merge_windows, pool_entities
-from ccre.objectives import MemoryObjective, PairObjective, build_objective
+from ccre.objectives.base import PairObjective
+from ccre.objectives.contrastive import MemoryObjective
+from ccre.objectives.factory import build_objective
 from ccre.utils.io import atomic_write_json
 from ccre.utils.runtime import Precision, ResolvedPrecision, resolve_precision
 
@@ -66,7 +68,8 @@ class RelationModel(nn.Module):
         """How training chose these weights on dev (``ccre.training.finetune.DevSelection.record``), or ``None``."""
         hidden = encoder.config.hidden_size
         pair_dim = config.encoder.pair_dim or hidden
-        self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout)
+        num_types = len(space.entity_types) + 1 if config.encoder.type_embedding else 0  # + unseen types
+        self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout, num_types)
         self.objective: PairObjective = build_objective(config.objective, config.inference, pair_dim, space)
         self.novelty_head = nn.Linear(pair_dim, 1) if space.novelty else None
         self.document_encoder = DocumentEncoder(tokenizer, config.encoder.marker, config.encoder.typed_markers)
@@ -105,11 +108,17 @@ class RelationModel(nn.Module):
         return model
 
     def load_pair_embedder(self, path: Path) -> None:
-        """Load pair-embedder weights saved by :meth:`save_pretrained` or by pretraining."""
+        """Load pair-embedder weights saved by :meth:`save_pretrained` or by pretraining (whose pair embedder has
+        no type embedding: a finetuned one then starts it at zero)."""
         state = load_file(str(path))
         if state["hidden.weight"].shape != self.pair_embedder.hidden.weight.shape:
             raise ConfigError(f"{path} has pair_dim {state['hidden.weight'].shape[0]}, the config asks for "
                               f"{self.pair_embedder.hidden.weight.shape[0]}")
+        own = self.pair_embedder.state_dict()
+        if "types.weight" in state and "types.weight" not in own:
+            raise ConfigError(f"{path} has a type embedding; set encoder.type_embedding=true to load it")
+        if "types.weight" in own and "types.weight" not in state:
+            state["types.weight"] = torch.zeros_like(own["types.weight"])
         self.pair_embedder.load_state_dict(state)
 
     @property
@@ -128,14 +137,17 @@ class RelationModel(nn.Module):
         tokens = merge_windows(states, batch)
         return pool_entities(tokens[batch.mention_index], batch)
 
-    def pair_embeddings(self, entities: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
-        """Pair embeddings ``h`` ``(P, D)`` of the pairs ``heads[i], tails[i]`` (indices into ``entities``);
-        lets a caller embed a document's pairs in chunks after one :meth:`encode_entities`."""
-        return self.pair_embedder(entities[heads], entities[tails])
+    def pair_embeddings(self, entities: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor,
+                        entity_types: torch.Tensor) -> torch.Tensor:
+        """Pair embeddings ``h`` ``(P, D)`` of the pairs ``heads[i], tails[i]`` (indices into ``entities``, whose
+        type numbers are ``entity_types``); lets a caller embed a document's pairs in chunks after one
+        :meth:`encode_entities`."""
+        return self.pair_embedder(entities[heads], entities[tails], entity_types[heads], entity_types[tails])
 
     def embed_pairs(self, batch: Batch) -> torch.Tensor:
         """The pair embeddings ``h`` ``(P, D)`` of every candidate pair in the batch."""
-        return self.pair_embeddings(self.encode_entities(batch), batch.pair_heads, batch.pair_tails)
+        return self.pair_embeddings(self.encode_entities(batch), batch.pair_heads, batch.pair_tails,
+                                    batch.entity_types)
 
     def loss(
         self,
