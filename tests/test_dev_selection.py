@@ -35,21 +35,58 @@ def test_plan_takes_enough_epochs_for_min_steps(docs: int, batch: int, epochs: i
         assert sorted(i for epoch, idx in plan if epoch == e for i in idx) == list(range(docs))
 
 
-def test_softmax_bias_starts_at_the_class_frequencies() -> None:
+def test_softmax_prior_logits_give_the_class_frequencies() -> None:
     ce = CrossEntropyObjective(8, 3)
-    ce.init_bias(torch.tensor([80.0, 15.0, 5.0]), 100)
-    probs = torch.softmax(ce.classifier.bias, dim=0)
+    probs = torch.softmax(ce.prior_logits(torch.tensor([80.0, 15.0, 5.0]), 100), dim=0)
     assert probs.tolist() == pytest.approx([0.80, 0.15, 0.05], abs=1e-6)
 
 
-def test_adaptive_threshold_bias_starts_at_each_relation_rate() -> None:
-    """Multi-label: relation r is decided when its logit beats the threshold class's; with bias 0 for the threshold
-    and the log-odds of r's rate for r, sigmoid(z_r - z_TH) starts at the rate."""
+def test_adaptive_threshold_prior_logits_give_each_relation_rate() -> None:
+    """Multi-label: relation r is decided when its logit beats the threshold class's; at the log-odds of r's rate
+    (threshold 0), sigmoid(z_r - z_TH) is the rate."""
     atl = AdaptiveThresholdObjective(8, 3)
-    atl.init_bias(torch.tensor([90.0, 8.0, 3.0]), 100)  # pairs with r1: 8 of 100; r2: 3 (one pair holds both)
-    bias = atl.classifier.bias
-    assert bias[0].item() == 0.0
-    assert torch.sigmoid(bias[1:] - bias[0]).tolist() == pytest.approx([0.08, 0.03], abs=1e-6)
+    logits = atl.prior_logits(torch.tensor([90.0, 8.0, 3.0]), 100)  # r1 in 8 of 100 pairs, r2 in 3
+    assert logits[0].item() == 0.0
+    assert torch.sigmoid(logits[1:] - logits[0]).tolist() == pytest.approx([0.08, 0.03], abs=1e-6)
+
+
+@pytest.mark.parametrize("type_embedding", [False, True])
+def test_classifier_starts_at_each_type_pairs_label_distribution(type_embedding: bool) -> None:
+    """Counted by hand over the candidate pairs: the biases give the overall class frequencies and, with a type
+    embedding, W T[t] + b gives type pair t's frequencies smoothed by one pair of the overall distribution."""
+    from collections import Counter, defaultdict
+
+    from ccre.config import ModelConfig
+    from ccre.data.formats import read_documents
+    from ccre.data.labels import LabelSpace
+    from ccre.modeling.relation_model import RelationModel
+
+    docs = read_documents(data_file("biored/Train.PubTator"))[:4]
+    space = LabelSpace.from_documents(docs)
+    model = RelationModel.create(ModelConfig().with_overrides({"encoder.type_embedding": type_embedding}), space)
+    encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
+    model.start_at_label_distribution(encoded)
+    overall: Counter[int] = Counter()
+    by_types: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+    for doc, enc in zip(docs, encoded):
+        for (h, t), row in zip(enc.pairs, enc.targets):
+            label = int(np.flatnonzero(row)[0])  # BioRED: one label per pair
+            overall[label] += 1
+            by_types[tuple(sorted((doc.entities[h].type, doc.entities[t].type)))][label] += 1
+    n = sum(overall.values())
+    freq = np.array([overall[c] for c in range(space.num_labels)]) / n
+    bias = model.objective.classifier.bias.detach()
+    present = freq > 0
+    assert torch.softmax(bias, 0).numpy()[present] == pytest.approx(freq[present], abs=1e-3)
+    if not type_embedding:
+        return
+    emb = model.pair_embedder
+    for (a, b), counts in by_types.items():
+        ia, ib = space.type_indices([a, b]).tolist()
+        smoothed = (np.array([counts[c] for c in range(space.num_labels)]) + freq) / (sum(counts.values()) + 1)
+        for row in (ia * emb.num_types + ib, ib * emb.num_types + ia):  # unordered: both orders alike
+            probs = torch.softmax(model.objective.classifier(emb.types.weight[row]).detach(), 0).numpy()
+            assert probs[present] == pytest.approx(smoothed[present], abs=1e-3)
 
 
 def _split(tmp_path: Path) -> dict[str, Path]:

@@ -17,8 +17,8 @@ from formats_helpers import data_file
 
 
 def _by_hand(emb: PairEmbedder, head: torch.Tensor, tail: torch.Tensor, th: torch.Tensor, tt: torch.Tensor):
-    x = emb.hidden(torch.cat([head, tail, head * tail], dim=-1)) + emb.types.weight[th * emb.num_types + tt]
-    return emb.out(nn.functional.gelu(x))
+    x = emb.hidden(torch.cat([head, tail, head * tail], dim=-1))
+    return emb.out(nn.functional.gelu(x)) + emb.types.weight[th * emb.num_types + tt]
 
 
 def test_pair_embedding_adds_the_type_pair_vector() -> None:

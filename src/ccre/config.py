@@ -89,8 +89,8 @@ class ObjectiveConfig(_Section):
     novelty_weight: float = Field(1.0, ge=0, description="weight of the novelty head's loss (BioRED)")
     bias_init: BiasInit = Field(
         "zero", description="classifier objectives (CE): start the class biases at zero, or at the training "
-        "documents' log class frequencies (log-odds against the threshold class for multi-label data), so that "
-        "training starts from the label distribution instead of a uniform guess")
+        "pairs' label distribution (log frequencies; log-odds against the threshold class for multi-label data), "
+        "with a type embedding each type pair's own, so that training starts where the no-text prior is")
 
 
 class InferenceConfig(_Section):

@@ -5,10 +5,12 @@ every inference mode and every plot uses:
 
 - mention embedding: the encoder state at the mention's start marker;
 - entity embedding ``e``: logsumexp pooling over the entity's mentions (a smooth max);
-- pair embedding ``h = W2 gelu(W1 [e_h; e_t; e_h * e_t] + T[type_h, type_t])``, symmetrized for undirected
+- pair embedding ``h = W2 gelu(W1 [e_h; e_t; e_h * e_t]) + T[type_h, type_t]``, symmetrized for undirected
   data (``(g(a, b) + g(b, a)) / 2``) so that BioRED's unordered pairs get one embedding whatever the order.
   ``T`` (optional, ``encoder.type_embedding``) is a learned vector per ordered pair of entity types, started
-  at zero: the entity types enter the representation directly, not only through the words of typed markers.
+  at zero (or where a classifier reads the type pair's label distribution from it,
+  :meth:`ccre.modeling.relation_model.RelationModel.start_at_label_distribution`): the entity types enter the
+  representation directly and linearly, not only through the words of typed markers.
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ class PairEmbedder(nn.Module):
 
     def _ordered(self, head: torch.Tensor, tail: torch.Tensor, types: tuple[torch.Tensor, torch.Tensor] | None
                  ) -> torch.Tensor:
-        x = self.hidden(torch.cat([head, tail, head * tail], dim=-1))
+        h = self.out(self.dropout(nn.functional.gelu(self.hidden(torch.cat([head, tail, head * tail], dim=-1)))))
         if self.types is not None and types is not None:
-            x = x + self.types(types[0] * self.num_types + types[1])
-        return self.out(self.dropout(nn.functional.gelu(x)))
+            h = h + self.types(self.type_pair_index(*types))
+        return h
+
+    def type_pair_index(self, head_type: torch.Tensor, tail_type: torch.Tensor) -> torch.Tensor:
+        """The row of :attr:`types` of each ordered pair of type numbers."""
+        return head_type * self.num_types + tail_type
 
     def forward(self, head: torch.Tensor, tail: torch.Tensor, head_type: torch.Tensor | None = None,
                 tail_type: torch.Tensor | None = None) -> torch.Tensor:

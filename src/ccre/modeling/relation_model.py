@@ -5,10 +5,11 @@ instances, named by its manifest).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -30,7 +31,7 @@ from ccre.modeling.checkpoint import (
 from ccre.modeling.encoder import encoder_states, load_encoder, warn_marker_mismatch
 from ccre.modeling.memory import EmbeddingMemory
 from ccre.modeling.pair import PairEmbedder, merge_windows, pool_entities
-from ccre.objectives.base import PairObjective
+from ccre.objectives.base import ClassifierObjective, PairObjective
 from ccre.objectives.contrastive import MemoryObjective
 from ccre.objectives.factory import build_objective
 from ccre.utils.io import atomic_write_json
@@ -120,6 +121,40 @@ class RelationModel(nn.Module):
         if "types.weight" in own and "types.weight" not in state:
             state["types.weight"] = torch.zeros_like(own["types.weight"])
         self.pair_embedder.load_state_dict(state)
+
+    def start_at_label_distribution(self, encoded: Sequence[EncodedDocument], smoothing: float = 1.0) -> None:
+        """``objective.bias_init=frequency``: before training, set the classifier so that it decides as the
+        training pairs' labels are distributed (:meth:`ClassifierObjective.prior_logits`). The class biases take
+        the distribution over all pairs; with a type embedding, each type pair's row ``T[t]`` is set (least-norm,
+        through the classifier's weights ``W``: ``W T[t] = prior(t) - bias``) so that a pair of type pair ``t``
+        starts at ``t``'s own distribution (counts smoothed toward the overall one by ``smoothing`` pairs): the
+        model starts as the no-text prior does and training learns what the text adds."""
+        if not isinstance(self.objective, ClassifierObjective):
+            raise ConfigError("objective.bias_init=frequency applies to classifier objectives (ce)")
+        labelled = [e for e in encoded if len(e.pairs)]
+        targets = torch.from_numpy(np.concatenate([e.targets for e in labelled]))
+        overall = targets.sum(dim=0)
+        with torch.no_grad():
+            bias = self.objective.prior_logits(overall, len(targets))
+            self.objective.classifier.bias.copy_(bias)
+            embedder = self.pair_embedder
+            if embedder.types is None:
+                return
+            heads = torch.from_numpy(np.concatenate([e.entity_types[e.pairs[:, 0]] for e in labelled]))
+            tails = torch.from_numpy(np.concatenate([e.entity_types[e.pairs[:, 1]] for e in labelled]))
+            if not self.space.directed:  # an unordered pair counts for its type pair in both orders
+                heads, tails = torch.minimum(heads, tails), torch.maximum(heads, tails)
+            rows = embedder.type_pair_index(heads, tails)
+            share = overall.float() / len(targets)
+            inverse = torch.linalg.pinv(self.objective.classifier.weight.float())
+            for row in rows.unique():
+                mine = targets[rows == row]
+                logits = self.objective.prior_logits(mine.sum(dim=0) + smoothing * share, len(mine) + smoothing)
+                vector = inverse @ (logits - bias)
+                embedder.types.weight[row] = vector
+                if not self.space.directed:
+                    th, tt = divmod(int(row), embedder.num_types)
+                    embedder.types.weight[tt * embedder.num_types + th] = vector
 
     @property
     def device(self) -> torch.device:

@@ -18,15 +18,13 @@ from ccre.objectives.base import ClassifierObjective
 
 
 class AdaptiveThresholdObjective(ClassifierObjective):
-    def init_bias(self, counts: torch.Tensor, pairs: int) -> None:
-        """The threshold class's bias at 0 and relation ``r``'s at the log-odds ``log(p_r / (1 - p_r))`` of its
-        rate ``p_r = counts[r] / pairs`` among the training pairs: each relation starts as likely to be decided
-        as it is frequent."""
-        with torch.no_grad():
-            rate = (counts.float().clamp_min(0.5) / pairs).clamp(max=1 - 1e-6)
-            bias = torch.log(rate / (1 - rate))
-            bias[0] = 0.0
-            self.classifier.bias.copy_(bias)
+    def prior_logits(self, counts: torch.Tensor, pairs: int) -> torch.Tensor:
+        """The threshold class at 0 and relation ``r`` at the log-odds ``log(p_r / (1 - p_r))`` of its rate
+        ``p_r = counts[r] / pairs`` among the pairs: each relation is as likely to be decided as it is frequent."""
+        rate = (counts.float().clamp_min(1e-3) / pairs).clamp(max=1 - 1e-6)
+        logits = torch.log(rate / (1 - rate))
+        logits[0] = 0.0
+        return logits
 
     def loss(self, h: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         return adaptive_threshold_loss(self.scores(h), targets)

@@ -39,11 +39,10 @@ class ClassifierObjective(PairObjective):
     def scores(self, h: torch.Tensor) -> torch.Tensor:
         return self.classifier(h)
 
-    def init_bias(self, counts: torch.Tensor, pairs: int) -> None:
-        """Start the class biases at the label distribution of the training pairs: ``counts`` ``(C,)`` pairs
-        per class (column 0 no-relation) among ``pairs`` candidate pairs. Here (a softmax over classes) the bias
-        of class ``c`` is ``log(counts[c] / counts.sum())``: before any update the model predicts the training
-        class frequencies (cross-entropy equal to the label entropy) instead of a uniform guess."""
-        with torch.no_grad():
-            freq = counts.float().clamp_min(1.0)
-            self.classifier.bias.copy_(torch.log(freq / freq.sum()))
+    def prior_logits(self, counts: torch.Tensor, pairs: int) -> torch.Tensor:
+        """The logits ``(C,)`` under which this classifier decides as a label distribution says: ``counts``
+        ``(C,)`` pairs per class (column 0 no-relation) among ``pairs`` candidate pairs. For a softmax over
+        classes, ``log(counts[c] / counts.sum())``: it then predicts the class frequencies (cross-entropy equal
+        to the label entropy) instead of a uniform guess."""
+        freq = counts.float().clamp_min(1e-3)
+        return torch.log(freq / freq.sum())

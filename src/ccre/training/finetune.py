@@ -35,7 +35,6 @@ from ccre.errors import CcreError, ConfigError
 from ccre.inference.selection import dev_f1
 from ccre.modeling.embedding import build_memory
 from ccre.modeling.relation_model import RelationModel
-from ccre.objectives.base import ClassifierObjective
 from ccre.training.loop import (
     STATE_FILE,
     Plan,
@@ -246,10 +245,7 @@ def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, pr
         raise CcreError("no training document has two or more entities")
     encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
     if config.objective.bias_init == "frequency":
-        if not isinstance(model.objective, ClassifierObjective):
-            raise ConfigError("objective.bias_init=frequency applies to classifier objectives (ce)")
-        targets = np.concatenate([e.targets for e in encoded])
-        model.objective.init_bias(torch.from_numpy(targets.sum(axis=0)), len(targets))
+        model.start_at_label_distribution(encoded)
     if tc.eval_every is not None and dev is None:
         raise ConfigError("train.eval_every needs dev documents: a data set with a dev split, or --dev FILE")
     plan = training_plan([len(e) for e in encoded], tc.batch_size, tc.epochs, tc.min_steps, tc.seed)
