@@ -118,7 +118,7 @@ def test_training_keeps_the_weights_that_scored_best_on_dev(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     line = json.loads(results.read_text())
     curve = line["dev_curve"]
-    assert [s for s, _ in curve] == [2, 4, 6]  # every 2 steps, the last included
+    assert [s for s, _ in curve] == [0, 2, 4, 6]  # the start, every 2 steps, the last included
     scores = np.array([f for _, f in curve])
     assert line["selected_step"] == curve[int(scores.argmax())][0]  # the first of the best
     assert line["selected_dev_f1"] == pytest.approx(scores.max(), abs=1e-6)

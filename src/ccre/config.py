@@ -119,8 +119,8 @@ class TrainConfig(_Section):
     min_steps: int = Field(0, ge=0, description="optimizer updates at least: epochs are added until the run takes "
                            "this many steps, so that a few documents still get enough updates")
     eval_every: int | None = Field(
-        None, ge=1, description="score the dev documents every this many steps (and after the last) and keep the "
-        "weights that scored best (pair+type F1; CE with na_threshold_on_dev at its best cut-off)")
+        None, ge=1, description="score the dev documents before training, every this many steps and after the last, "
+        "and keep the weights that scored best (pair+type F1; CE with na_threshold_on_dev at its best cut-off)")
     batch_size: int = Field(4, ge=1, description="documents per step")
     lr: float = Field(5e-5, gt=0, description="learning rate of the encoder")
     head_lr: float = Field(1e-3, gt=0, description="learning rate of the pair embedder and heads")

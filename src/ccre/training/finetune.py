@@ -107,8 +107,8 @@ def training_plan(lengths: Sequence[int], batch_size: int, epochs: int, min_step
 
 @dataclass
 class DevSelection:
-    """How a run chose its weights on dev: the dev F1 at each evaluated step (1-based step counts) and the step
-    whose weights it kept."""
+    """How a run chose its weights on dev: the dev F1 after each evaluated number of steps (0: the starting
+    weights) and the step whose weights it kept."""
 
     curve: list[tuple[int, float]] = field(default_factory=list)
     best_step: int = 0
@@ -147,8 +147,11 @@ class _Finetuning(TrainingTask[list[int]]):
 
     def end_step(self, step: int, epoch: int, loss: StepLoss, lr: float, seconds: float) -> None:
         done = step + 1
-        if self.selection is None or (done % self.eval_every and done != self.total_steps):
-            return
+        if self.selection is not None and (done % self.eval_every == 0 or done == self.total_steps):
+            self.evaluate(done)
+
+    def evaluate(self, done: int) -> None:
+        """Score the dev documents after ``done`` steps (0: the starting weights) and keep the weights if best."""
         f1 = self._score_dev()
         self.selection.curve.append((done, f1))
         if f1 > self.selection.best_f1:
@@ -263,6 +266,8 @@ def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, pr
     task = _Finetuning(model, docs, encoded, team, model.objective.uses_memory and tc.contrast_memory, len(plan),
                        dev=dev if tc.eval_every is not None else None, eval_every=tc.eval_every,
                        cutoff=tc.na_threshold_on_dev)
+    if task.selection is not None and loop.step == 0:
+        task.evaluate(0)  # the starting weights compete too (with bias_init=frequency, the prior's decisions)
     loop.run(task)
     task.keep_best()
     model.eval()
