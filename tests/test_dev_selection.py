@@ -127,11 +127,15 @@ def test_training_keeps_the_weights_that_scored_best_on_dev(tmp_path: Path) -> N
     assert dev_f1(model, dev, cutoff=False) == pytest.approx(line["selected_dev_f1"], abs=1e-6)
 
 
-def test_eval_every_needs_dev_documents(tmp_path: Path) -> None:
+def test_without_dev_documents_the_last_weights_are_kept(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     files = _split(tmp_path)
+    results = tmp_path / "r.jsonl"
     result = CliRunner().invoke(app, [
         "train", "--train", str(files["train"]), "--test", str(files["test"]), "--train-docs", "3",
-        "--epochs", "1", "--set", "train.eval_every=2", "--set", "encoder.max_length=64",
-        "--set", "encoder.window_overlap=16", "--no-progress"])
-    assert result.exit_code != 0
-    assert "train.eval_every needs dev documents" in result.output
+        "--epochs", "1", "--set", "train.eval_every=2", "--set", "train.na_threshold_on_dev=true",
+        "--set", "encoder.max_length=64", "--set", "encoder.window_overlap=16", "--results", str(results),
+        "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "no dev documents" in caplog.text and "train.eval_every" in caplog.text
+    line = json.loads(results.read_text())
+    assert "dev_curve" not in line and "na_threshold" not in line

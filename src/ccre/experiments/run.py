@@ -26,7 +26,7 @@ from ccre.inference.selection import choose_na_threshold
 from ccre.modeling.checkpoint import is_pretrained_encoder
 from ccre.modeling.prior import TypePairPrior
 from ccre.modeling.relation_model import RelationModel
-from ccre.training.finetune import STATE_FILE, train_model
+from ccre.training.finetune import STATE_FILE, cutoff_applies, train_model
 from ccre.utils.distributed import is_main_process
 from ccre.utils.io import append_jsonl
 from ccre.utils.runtime import Precision, git_commit
@@ -104,20 +104,25 @@ def decision_margin(model: RelationModel) -> dict[str, float]:
 
 
 def _choose_on_dev(config: CcreConfig, model: RelationModel, dev: list[Document] | None) -> dict[str, float]:
-    """With ``train.na_threshold_on_dev``: the no-relation cut-off of a single-label CE model chosen on the dev
+    """With ``train.na_threshold_on_dev`` and a single-label CE model: its no-relation cut-off chosen on the dev
     documents and set in the model (saved with it); returns what the result line records."""
-    if not config.train.na_threshold_on_dev:
+    if not cutoff_applies(config, model.space) or dev is None:
         return {}
-    if config.objective.name != "ce" or model.space.multi_label:
-        raise ConfigError("train.na_threshold_on_dev applies to single-label CE models (multi-label CE learns its "
-                          "threshold class; contrastive models calibrate inference.na_margin)")
-    if dev is None:
-        raise ConfigError("train.na_threshold_on_dev needs dev documents: a data set with a dev split, or --dev FILE")
     theta, f1, argmax_f1 = choose_na_threshold(model, dev)
     model.objective.na_threshold = theta
     model.config = model.config.with_overrides({"inference.na_threshold": theta})
     return {"na_threshold": round(theta, 6), "na_threshold_dev_f1": round(f1, 6),
             "argmax_dev_f1": round(argmax_f1, 6)}
+
+
+def _warn_without_dev(config: CcreConfig) -> None:
+    """What is not chosen when a run has no dev documents (settings that choose on dev then do nothing)."""
+    unchosen = [what for what, on in (("the no-relation cut-off (train.na_threshold_on_dev)",
+                                       config.train.na_threshold_on_dev and config.objective.name == "ce"),
+                                      ("the weights (train.eval_every)", config.train.eval_every is not None)) if on]
+    if unchosen:
+        logger.warning("no dev documents (give --dev FILE): %s not chosen on dev; the last weights and the "
+                       "plain decision are kept", " and ".join(unchosen))
 
 
 def train_and_evaluate(
@@ -145,6 +150,8 @@ def train_and_evaluate(
     run = {"config": config.model_dump(), "train_documents": [d.id for d in train_docs], "train_file": str(train_path),
            "commit": commit}
     dev_docs = load_dev(config, data_dir, lenient)
+    if dev_docs is None:
+        _warn_without_dev(config)
     if config.objective.name == "prior":
         return _prior_run(config, train_docs, dev_docs, train_path, test_path, output, results, run, started, lenient)
     model = train_model(

@@ -130,7 +130,7 @@ class RelationModel(nn.Module):
         starts at ``t``'s own distribution (counts smoothed toward the overall one by ``smoothing`` pairs): the
         model starts as the no-text prior does and training learns what the text adds."""
         if not isinstance(self.objective, ClassifierObjective):
-            raise ConfigError("objective.bias_init=frequency applies to classifier objectives (ce)")
+            raise ConfigError("a classifier objective (ce) starts at a label distribution; this model has none")
         labelled = [e for e in encoded if len(e.pairs)]
         targets = torch.from_numpy(np.concatenate([e.targets for e in labelled]))
         overall = targets.sum(dim=0)

@@ -35,6 +35,7 @@ from ccre.errors import CcreError, ConfigError
 from ccre.inference.selection import dev_f1
 from ccre.modeling.embedding import build_memory
 from ccre.modeling.relation_model import RelationModel
+from ccre.objectives.base import ClassifierObjective
 from ccre.training.loop import (
     STATE_FILE,
     Plan,
@@ -94,6 +95,12 @@ def warn_contrastive_multi_label(config: ObjectiveConfig, space: LabelSpace) -> 
         "while --mccl-pool sum --batch-only trained (README, 'Multi-label data')", config.name,
     )
     return True
+
+
+def cutoff_applies(config: CcreConfig, space: LabelSpace) -> bool:
+    """Whether ``train.na_threshold_on_dev`` concerns this run: a single-label CE model (a multi-label one learns
+    its threshold class; contrastive models calibrate ``inference.na_margin``)."""
+    return config.train.na_threshold_on_dev and config.objective.name == "ce" and not space.multi_label
 
 
 def training_plan(lengths: Sequence[int], batch_size: int, epochs: int, min_steps: int, seed: int) -> Plan[list[int]]:
@@ -214,7 +221,8 @@ def train_model(
     """Train a relation model on ``train_docs`` with ``config`` and return it (in eval mode).
 
     With ``dev`` documents and ``train.eval_every``, the returned weights are those that scored best on them
-    (:class:`DevSelection`; ``model.selection`` says which step and the dev curve).
+    (:class:`DevSelection`; ``model.selection`` says which step and the dev curve); without dev documents the
+    last weights are returned.
 
     With ``state_dir``, the full training state (:mod:`ccre.training.loop`) is saved there as
     :data:`STATE_FILE` after every epoch, the last one included (the caller removes it once the model is
@@ -247,10 +255,8 @@ def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, pr
     if not docs:
         raise CcreError("no training document has two or more entities")
     encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
-    if config.objective.bias_init == "frequency":
+    if config.objective.bias_init == "frequency" and isinstance(model.objective, ClassifierObjective):
         model.start_at_label_distribution(encoded)
-    if tc.eval_every is not None and dev is None:
-        raise ConfigError("train.eval_every needs dev documents: a data set with a dev split, or --dev FILE")
     plan = training_plan([len(e) for e in encoded], tc.batch_size, tc.epochs, tc.min_steps, tc.seed)
     epochs = plan[-1][0] + 1
     logger.info(
@@ -265,7 +271,7 @@ def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, pr
         torch.manual_seed(tc.seed + team.rank)
     task = _Finetuning(model, docs, encoded, team, model.objective.uses_memory and tc.contrast_memory, len(plan),
                        dev=dev if tc.eval_every is not None else None, eval_every=tc.eval_every,
-                       cutoff=tc.na_threshold_on_dev)
+                       cutoff=cutoff_applies(config, space))
     if task.selection is not None and loop.step == 0:
         task.evaluate(0)  # the starting weights compete too (with bias_init=frequency, the prior's decisions)
     loop.run(task)
