@@ -13,6 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from ccre.cli import app
+from ccre.config import TrainConfig
 from ccre.objectives.adaptive_threshold import AdaptiveThresholdObjective
 from ccre.objectives.cross_entropy import CrossEntropyObjective
 from ccre.training.finetune import training_plan
@@ -20,14 +21,17 @@ from formats_helpers import data_file
 
 
 @pytest.mark.parametrize(("docs", "batch", "epochs", "min_steps", "expected_epochs"), [
-    (5, 2, 2, 0, 2),  # 3 batches an epoch: 6 steps, no minimum
-    (5, 2, 2, 10, 4),  # 10 steps asked: 4 epochs of 3
-    (5, 2, 2, 6, 2),  # the epochs already give 6
-    (4, 4, 30, 200, 200),  # the study's smallest cell: one batch an epoch
+    (5, 2, None, 0, 30),  # the default: 30 epochs of 3 batches
+    (5, 2, None, 120, 40),  # 120 steps asked: 40 epochs of 3
+    (5, 2, None, 60, 30),  # the 30 epochs already make 90
+    (4, 4, None, 100, 100),  # the study's smallest cell: one batch an epoch
+    (4, 4, 2, 100, 2),  # epochs given: exactly those
 ])
-def test_plan_takes_enough_epochs_for_min_steps(docs: int, batch: int, epochs: int, min_steps: int,
+def test_plan_takes_enough_epochs_for_min_steps(docs: int, batch: int, epochs: int | None, min_steps: int,
                                                 expected_epochs: int) -> None:
-    plan = training_plan(list(range(10, 10 + docs)), batch, epochs, min_steps, seed=3)
+    tc = TrainConfig(epochs=epochs, batch_size=batch, min_steps=min_steps)
+    assert tc.epochs_for(docs) == expected_epochs
+    plan = training_plan(list(range(10, 10 + docs)), batch, tc.epochs_for(docs), seed=3)
     per_epoch = -(-docs // batch)
     assert len(plan) == expected_epochs * per_epoch
     assert [e for e, _ in plan] == [e for e in range(expected_epochs) for _ in range(per_epoch)]
@@ -110,7 +114,7 @@ def test_training_keeps_the_weights_that_scored_best_on_dev(tmp_path: Path) -> N
     results = tmp_path / "r.jsonl"
     result = CliRunner().invoke(app, [
         "train", "--train", str(files["train"]), "--test", str(files["test"]), "--dev", str(files["dev"]),
-        "--train-docs", "3", "--epochs", "1", "--batch-size", "1", "--set", "train.min_steps=6",
+        "--train-docs", "3", "--epochs", "2", "--batch-size", "1",
         "--set", "train.eval_every=2", "--set", "train.lr=3e-4", "--set", "train.head_lr=3e-2",
         "--set", "objective.bias_init=frequency", "--set", "encoder.max_length=64",
         "--set", "encoder.window_overlap=16", "--output", str(tmp_path / "m"), "--results", str(results),

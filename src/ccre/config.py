@@ -26,6 +26,8 @@ MCCLPool = Literal["mean", "sum"]
 NAMargin = Literal["zero", "calibrated"]
 DatasetName = Literal["biored", "redocred"]
 BiasInit = Literal["zero", "frequency"]
+DEFAULT_EPOCHS = 30
+"""Finetuning epochs when the config sets none and ``train.min_steps`` asks for no more."""
 
 
 def read_mapping(path: str | Path, what: str) -> dict:
@@ -115,9 +117,10 @@ class InferenceConfig(_Section):
 class TrainConfig(_Section):
     """The finetuning loop (recorded with the run, not saved with the model)."""
 
-    epochs: int = Field(30, ge=1, description="passes over the training documents (more when min_steps asks for more)")
-    min_steps: int = Field(0, ge=0, description="optimizer updates at least: epochs are added until the run takes "
-                           "this many steps, so that a few documents still get enough updates")
+    epochs: int | None = Field(None, ge=1, description=f"passes over the training documents; default: "
+                               f"{DEFAULT_EPOCHS}, or as many as it takes to make min_steps steps")
+    min_steps: int = Field(0, ge=0, description="with epochs unset, epochs are added until the run takes this many "
+                           "optimizer steps, so that a few documents still get enough updates")
     eval_every: int | None = Field(
         None, ge=1, description="score the dev documents before training, every this many steps and after the last, "
         "and keep the weights that scored best (pair+type F1; CE with na_threshold_on_dev at its best cut-off)")
@@ -139,6 +142,14 @@ class TrainConfig(_Section):
         "(embedded again each epoch) besides its batch; false: with its batch only (the memory is then built once, "
         "after training, for inference)"
     )
+
+    def epochs_for(self, num_docs: int) -> int:
+        """The epochs a run over ``num_docs`` documents takes: :attr:`epochs`, or by default :data:`DEFAULT_EPOCHS`
+        and more until the run makes :attr:`min_steps` steps."""
+        if self.epochs is not None:
+            return self.epochs
+        per_epoch = max(1, -(-num_docs // self.batch_size))
+        return max(DEFAULT_EPOCHS, -(-self.min_steps // per_epoch))
 
 
 class DataConfig(_Section):

@@ -180,7 +180,7 @@ def worker_train(args: dict) -> list:
             [{"params": list(model.encoder.parameters()), "lr": tc.lr}, {"params": head, "lr": tc.head_lr}],
             weight_decay=tc.weight_decay,
         )
-        total = math.ceil(len(encoded) / tc.batch_size) * tc.epochs
+        total = math.ceil(len(encoded) / tc.batch_size) * tc.epochs_for(len(encoded))
         scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total), total)
         if model.objective.uses_memory:
             with PeakRSS() as mem:

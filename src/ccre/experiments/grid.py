@@ -43,7 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-from ccre.config import DEFAULT_ENCODER, CcreConfig, read_mapping, validated
+from ccre.config import DEFAULT_ENCODER, CcreConfig, TrainConfig, read_mapping, validated
 from ccre.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -167,9 +167,14 @@ class Costs(_Model):
 
 
 def line_epochs(line: dict) -> int:
-    """The finetuning epochs of a result line: its config's, else its bench overrides', else the default."""
-    epochs = ((line.get("config") or {}).get("train") or {}).get("epochs")
-    return int(epochs or (line.get("overrides") or {}).get("train.epochs") or CcreConfig().train.epochs)
+    """The finetuning epochs of a result line: as its config's train section plans them for its documents, else
+    its bench overrides' epochs, else the default plan's."""
+    train = (line.get("config") or {}).get("train")
+    docs = int(line.get("train_docs") or 1)
+    if train:
+        return TrainConfig.model_validate(train).epochs_for(docs)
+    epochs = (line.get("overrides") or {}).get("train.epochs")
+    return int(epochs) if epochs else TrainConfig().epochs_for(docs)
 
 
 def fit_costs(lines: Iterable[dict], measured_on: str | None = None) -> tuple[Costs, int]:

@@ -278,7 +278,9 @@ def _steps_built(out: Path, total_steps: int) -> int:
 
 
 def _cell_epochs(cell: Cell) -> int:
-    return int(cell.overrides.get("train.epochs", CcreConfig().train.epochs))
+    """The epochs a cell's run plans (the study's epochs, or the default plan for its documents)."""
+    train = {k: v for k, v in cell.overrides.items() if k.startswith("train.")}
+    return CcreConfig().with_overrides(train).train.epochs_for(cell.train_docs)
 
 
 def _eta(grid: Grid, results: str | Path, remaining: list[Cell], timed: list[tuple[Cell, float]],

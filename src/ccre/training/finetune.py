@@ -1,8 +1,8 @@
 """Finetuning a relation model: documents -> length-bucketed batches -> loss, on the shared loop
 (:mod:`ccre.training.loop`: AdamW with linear warm-up and decay, clipping, resumable state).
 
-A run takes ``train.epochs`` passes over the documents, or more where ``train.min_steps`` asks for more
-updates than that (a handful of documents make a handful of batches). With dev documents and
+A run takes ``train.epochs`` passes over the documents; by default 30, or more where ``train.min_steps`` asks
+for more updates than that (a handful of documents make a handful of batches). With dev documents and
 ``train.eval_every``, the dev documents are scored every so many steps and after the last, and the run ends
 with the weights that scored best (:class:`DevSelection`, recorded as ``model.selection``).
 
@@ -18,7 +18,6 @@ process taking the same batches, up to floating-point order and dropout.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,11 +102,8 @@ def cutoff_applies(config: CcreConfig, space: LabelSpace) -> bool:
     return config.train.na_threshold_on_dev and config.objective.name == "ce" and not space.multi_label
 
 
-def training_plan(lengths: Sequence[int], batch_size: int, epochs: int, min_steps: int, seed: int) -> Plan[list[int]]:
-    """``(epoch, batch)`` of every step: ``epochs`` passes of :func:`length_bucketed_batches`, and more passes
-    until the plan has at least ``min_steps`` steps."""
-    per_epoch = math.ceil(len(lengths) / batch_size)
-    epochs = max(epochs, math.ceil(min_steps / per_epoch))
+def training_plan(lengths: Sequence[int], batch_size: int, epochs: int, seed: int) -> Plan[list[int]]:
+    """``(epoch, batch)`` of every step: ``epochs`` passes of :func:`length_bucketed_batches`."""
     rng = np.random.default_rng(seed)
     return [(epoch, idx) for epoch in range(epochs) for idx in length_bucketed_batches(lengths, batch_size, rng)]
 
@@ -257,7 +253,7 @@ def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, pr
     encoded = [model.document_encoder.encode(d, space, with_targets=True) for d in docs]
     if config.objective.bias_init == "frequency" and isinstance(model.objective, ClassifierObjective):
         model.start_at_label_distribution(encoded)
-    plan = training_plan([len(e) for e in encoded], tc.batch_size, tc.epochs, tc.min_steps, tc.seed)
+    plan = training_plan([len(e) for e in encoded], tc.batch_size, tc.epochs_for(len(encoded)), tc.seed)
     epochs = plan[-1][0] + 1
     logger.info(
         "training on %d documents (%d pairs), %d epochs of %d steps, device %s",
