@@ -79,13 +79,13 @@ def test_grid_expands_every_combination_once() -> None:
     assert next(c for c in cells if c.method == "mtb+mccl").encoder_id.startswith("mtb:")
     other = expand(_grid(pretrain={"max_steps": 7}))
     assert {c.encoder_id for c in other if c.method == "mtb+mccl"} != {c.encoder_id for c in cells if c.method == "mtb+mccl"}
-    # a pretraining field added later (typed markers) keeps the earlier configurations' keys while at its
-    # default, and makes a new key when set; a probe encodes as the grid's encoder.* overrides say
+    # a pretraining field set away from its default makes a new key; a probe encodes as the grid's encoder.*
+    # overrides say
     plain_key = pretrain_key(PretrainConfig())
     assert plain_key == short_hash(PretrainConfig().model_dump())
-    assert pretrain_key(PretrainConfig().with_overrides({"encoder.typed_markers": True})) != plain_key
-    typed = expand(_grid(overrides={"encoder.typed_markers": True, "train.lr": 1e-5}))
-    assert all(c.overrides == {"probe.k": 5, "encoder.typed_markers": True} for c in typed if c.method == "probe")
+    assert pretrain_key(PretrainConfig().with_overrides({"encoder.typed_markers": False})) != plain_key
+    untyped = expand(_grid(overrides={"encoder.typed_markers": False, "train.lr": 1e-5}))
+    assert all(c.overrides == {"probe.k": 5, "encoder.typed_markers": False} for c in untyped if c.method == "probe")
     assert all(c.overrides == {"probe.k": 5} for c in cells if c.method == "probe")
     # blocks with their own seeds / methods; duplicates across blocks collapse
     grid = Grid.parse({"methods": ["plm+ce"], "blocks": [
@@ -540,13 +540,13 @@ def test_pretrained_encoder_must_match_the_grids_pretraining_settings(tmp_path: 
     runner = FakeRunner()
     run_grid(_grid(pretrained=str(encoder), pretrain={"max_steps": 300}), results, cell_runner=runner, log=_quiet)
     assert len(runner.calls) == 16
-    typed = _grid(pretrained=str(encoder), pretrain={"encoder.typed_markers": True}, name="typed")
+    untyped = _grid(pretrained=str(encoder), pretrain={"encoder.typed_markers": False}, name="untyped")
     runner = FakeRunner()
-    with pytest.raises(ConfigError, match=r"typed_markers=True \(it has False\)"):
-        run_grid(typed, tmp_path / "typed.jsonl", cell_runner=runner, log=_quiet)
-    assert runner.calls == [] and not (tmp_path / "typed.jsonl").exists()
+    with pytest.raises(ConfigError, match=r"typed_markers=False \(it has True\)"):
+        run_grid(untyped, tmp_path / "untyped.jsonl", cell_runner=runner, log=_quiet)
+    assert runner.calls == [] and not (tmp_path / "untyped.jsonl").exists()
     # without mtb cells to run, the encoder is not used and nothing is checked
-    plain_only = _grid(pretrained=str(encoder), pretrain={"encoder.typed_markers": True}, methods=["plm+ce"])
+    plain_only = _grid(pretrained=str(encoder), pretrain={"encoder.typed_markers": False}, methods=["plm+ce"])
     run_grid(plain_only, tmp_path / "plain.jsonl", cell_runner=FakeRunner(), log=_quiet)
     with pytest.raises(ConfigError, match="not a finished `ccre pretrain` output"):
         run_grid(_grid(pretrained=str(tmp_path / "nothing")), tmp_path / "x.jsonl", cell_runner=FakeRunner(),

@@ -179,7 +179,9 @@ def test_typed_markers_reach_the_model_and_a_mismatch_is_warned(tokenizer, tmp_p
     assert model.document_encoder.typed
     # an encoder pretrained without typed markers, finetuned with them: said, not silent
     encoder, tok = load_encoder("sentence-transformers/all-MiniLM-L6-v2")
-    save_encoder(tmp_path, encoder, tok, None, ModelConfig(), {"config": PretrainConfig().model_dump()})
+    untyped = {"encoder.typed_markers": False}
+    save_encoder(tmp_path, encoder, tok, None, ModelConfig().with_overrides(untyped),
+                 {"config": PretrainConfig().with_overrides(untyped).model_dump()})
     with caplog.at_level("WARNING", logger="ccre.modeling.encoder"):
         RelationModel.create(config.with_overrides({"encoder.name": str(tmp_path)}).model, space)
     assert "pretrained with typed_markers=False" in caplog.text

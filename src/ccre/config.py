@@ -58,12 +58,12 @@ class EncoderConfig(_Section):
 
     name: str = Field(DEFAULT_ENCODER, description="Hugging Face model name or local path")
     marker: str = Field("*", description="entity marker token put before and after every mention")
-    typed_markers: bool = Field(False, description="write each mention's entity type after its start marker "
+    typed_markers: bool = Field(True, description="write each mention's entity type after its start marker "
                                 "(`* chemical entity aspirin *`); must match the pretraining of the encoder")
     max_length: int = Field(512, ge=16, description="encoder window in word pieces, [CLS] and [SEP] included")
     window_overlap: int = Field(128, ge=0, description="word pieces shared by consecutive windows of long documents")
     pair_dim: int | None = Field(None, ge=8, description="size of the pair embedding h (default: encoder width)")
-    type_embedding: bool = Field(False, description="add a learned embedding of the pair's entity types (those of "
+    type_embedding: bool = Field(True, description="add a learned embedding of the pair's entity types (those of "
                                  "the training documents; unseen types share one) inside the pair embedder")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
@@ -90,7 +90,7 @@ class ObjectiveConfig(_Section):
     na_keep: float = Field(1.0, gt=0, le=1, description="fraction of no-relation anchors kept in contrastive losses")
     novelty_weight: float = Field(1.0, ge=0, description="weight of the novelty head's loss (BioRED)")
     bias_init: BiasInit = Field(
-        "zero", description="classifier objectives (CE): start the class biases at zero, or at the training "
+        "frequency", description="classifier objectives (CE): start the class biases at zero, or at the training "
         "pairs' label distribution (log frequencies; log-odds against the threshold class for multi-label data), "
         "with a type embedding each type pair's own, so that training starts where the no-text prior is")
 
@@ -119,10 +119,10 @@ class TrainConfig(_Section):
 
     epochs: int | None = Field(None, ge=1, description=f"passes over the training documents; default: "
                                f"{DEFAULT_EPOCHS}, or as many as it takes to make min_steps steps")
-    min_steps: int = Field(0, ge=0, description="with epochs unset, epochs are added until the run takes this many "
+    min_steps: int = Field(100, ge=0, description="with epochs unset, epochs are added until the run takes this many "
                            "optimizer steps, so that a few documents still get enough updates")
     eval_every: int | None = Field(
-        None, ge=1, description="score the dev documents before training, every this many steps and after the last, "
+        25, ge=1, description="score the dev documents before training, every this many steps and after the last, "
         "and keep the weights that scored best (pair+type F1; CE with na_threshold_on_dev at its best cut-off)")
     batch_size: int = Field(4, ge=1, description="documents per step")
     lr: float = Field(5e-5, gt=0, description="learning rate of the encoder")
@@ -135,7 +135,7 @@ class TrainConfig(_Section):
         True, description="deterministic kernels: the same seed gives bit-identical weights (and resumes exactly)"
     )
     na_threshold_on_dev: bool = Field(
-        False, description="single-label CE: after training, choose inference.na_threshold for pair+type F1 on "
+        True, description="single-label CE: after training, choose inference.na_threshold for pair+type F1 on "
         "the dev documents")
     contrast_memory: bool = Field(
         True, description="contrastive objectives compare each anchor with a memory of every training instance "

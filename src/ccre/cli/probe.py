@@ -18,7 +18,7 @@ from ccre.cli.app import (
     friendly_errors,
     out,
 )
-from ccre.config import DatasetName
+from ccre.config import DatasetName, describe
 from ccre.errors import ConfigError
 
 
@@ -58,10 +58,8 @@ def probe(
     fresh_pair_embedder: Annotated[bool, typer.Option(
         help="probe a ccre pretrain output's encoder under a seeded, untrained pair embedder instead of its "
         "pretrained one")] = False,
-    typed_markers: Annotated[bool, typer.Option(
-        "--typed-markers/--untyped-markers",
-        help="write each mention's entity type after its start marker (for an encoder pretrained with "
-        "`ccre pretrain --typed-markers`)")] = False,
+    typed_markers: Annotated[Optional[bool], typer.Option(
+        "--typed-markers/--untyped-markers", help=describe("encoder.typed_markers"))] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="encoder field encoder.FIELD=VALUE the probed pairs are encoded with, e.g. "
         "encoder.max_length=256 (repeatable)")] = None,
@@ -84,7 +82,8 @@ def probe(
     from ccre.utils.io import append_jsonl
     from ccre.utils.runtime import git_commit
 
-    encoding = {**({"encoder.typed_markers": True} if typed_markers else {}), **parse_assignments(set_)}
+    encoding = {**({} if typed_markers is None else {"encoder.typed_markers": typed_markers}),
+                **parse_assignments(set_)}
     if any(not key.startswith("encoder.") for key in encoding):
         raise ConfigError("ccre probe --set takes encoder.* fields only (a probe trains nothing)")
     encoder = ModelConfig().with_overrides(encoding).encoder

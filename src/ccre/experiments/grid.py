@@ -228,7 +228,8 @@ class Grid(_Model):
     probe_encoders: list[str] = Field(default_factory=lambda: ["plm", "mtb"],
                                       description="encoder kinds the probe cells probe")
     probe_k: int = Field(5, ge=1, description="neighbours of the kNN probe")
-    epochs: int | None = Field(None, ge=1, description="finetuning epochs (default: the config's, 30)")
+    epochs: int | None = Field(None, ge=1, description="finetuning epochs (default: the config's plan, "
+                                 "ccre.config.TrainConfig.epochs_for)")
     overrides: dict[str, Any] = Field(default_factory=dict, description="CcreConfig dotted overrides for every cell")
     pretrain: dict[str, Any] = Field(default_factory=dict, description="PretrainConfig fields for the mtb encoders")
     pretrained: str | None = Field(None, description="an existing `ccre pretrain` output used as the mtb encoder")
