@@ -23,6 +23,11 @@ class Mention:
     type: str
     sent_id: int | None = None  # sentence index for formats that have sentences (DocRED)
     name: str | None = None  # the annotation's own surface name when it has one (DocRED's ``name``)
+    parts: tuple[str, ...] = ()
+    """The text of each concept of a composite mention, in ID-column order (CDR's seventh column)."""
+    identifier: str | None = field(default=None, compare=False)
+    """The ID column as the file wrote it (PubTator, BioC), so that a writer gives back the input's own IDs;
+    not part of the mention's identity (its entities are)."""
 
 
 @dataclass
@@ -73,7 +78,8 @@ class Document:
     """One annotated document.
 
     ``tokens`` holds, per sentence, the ``(start, end)`` character spans of its tokens, for formats that are
-    tokenized (DocRED); it is empty for formats that are not (PubTator, BioC).
+    tokenized (DocRED); it is empty for formats that are not (PubTator, BioC). ``dialect`` names the ID
+    dialect it was read in.
     """
 
     id: str
@@ -83,6 +89,8 @@ class Document:
     relations: list[Relation] = field(default_factory=list)
     title: str = ""
     tokens: list[list[tuple[int, int]]] = field(default_factory=list)
+    dialect: str = "biored"
+    """How its ID columns name concepts (:mod:`ccre.data.formats.ids`): what a PubTator or BioC writer follows."""
 
     def entity_index(self) -> dict[str, int]:
         """Map ``Entity.id`` to its position in ``entities``."""

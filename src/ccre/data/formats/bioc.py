@@ -1,12 +1,13 @@
 """BioC XML and JSON in BioRED's layout, through the ``bioc`` package.
 
 A document has an id, passages (``title``, ``abstract``) at character offsets, annotations inside the
-passages with infons ``type`` and ``identifier`` (composite and unlinked IDs as in PubTator) and one
-location each, and document-level relations with infons ``type``, ``entity1``, ``entity2`` and ``novel``.
+passages with infons ``type`` and ``identifier`` (composite and unlinked IDs as in PubTator, in the file's
+ID dialect, :mod:`ccre.data.formats.ids`; ``parts`` for CDR's composite parts) and one location each, and document-level relations with infons ``type``, ``entity1``, ``entity2`` and ``novel``.
 The Document text is the passages placed at their offsets (gaps filled with spaces), so BioRED's
 ``title + " " + abstract`` comes out exactly as from PubTator.
 
-Annotations are read in the order of their ids when every id is an integer (the writer numbers mentions
+PubTator3's BioC exports read the same way; infons that are not strings (its ``valid``, ``normalized``)
+are ignored. Annotations are read in the order of their ids when every id is an integer (the writer numbers mentions
 in document order), else in file order. Relations are read as undirected, as BioRED's are.
 """
 
@@ -21,6 +22,7 @@ from bioc import biocjson, biocxml
 
 from ccre.data.documents import Document, Mention, Relation
 from ccre.data.formats._io import BOM, read_text, write_atomic
+from ccre.data.formats.ids import CID, NOVELTY, Dialect, DialectClues
 from ccre.data.formats.pubtator import EntityTable, id_columns
 from ccre.data.formats.validate import Parsed, mention_problem, relation_problem
 from ccre.errors import FormatError
@@ -28,8 +30,8 @@ from ccre.errors import FormatError
 _NOVEL = {"Novel": True, "No": False}
 
 
-def parse_xml(path: str | os.PathLike[str]) -> Iterator[Parsed]:
-    """Read a BioC XML file document by document."""
+def parse_xml(path: str | os.PathLike[str], dialect: Dialect | None = None) -> Iterator[Parsed]:
+    """Read a BioC XML file document by document in ``dialect`` (default: read from the file)."""
     data = Path(path).read_bytes()
     try:
         collection = biocxml.loads(data.removeprefix(BOM).decode("utf-8"))
@@ -38,17 +40,17 @@ def parse_xml(path: str | os.PathLike[str]) -> Iterator[Parsed]:
         raise FormatError("invalid UTF-8", path=str(path), line=line) from None
     except Exception as e:  # lxml and the bioc decoder raise many kinds; all mean "not BioC XML"
         raise _unreadable("XML", e, path) from None
-    yield from _documents(collection, str(path))
+    yield from _documents(collection, str(path), dialect)
 
 
-def parse_json(path: str | os.PathLike[str]) -> Iterator[Parsed]:
-    """Read a BioC JSON file document by document."""
+def parse_json(path: str | os.PathLike[str], dialect: Dialect | None = None) -> Iterator[Parsed]:
+    """Read a BioC JSON file document by document in ``dialect`` (default: read from the file)."""
     text = read_text(path)
     try:
         collection = biocjson.loads(text)
     except Exception as e:  # json and the bioc decoder raise many kinds; all mean "not BioC JSON"
         raise _unreadable("JSON", e, path) from None
-    yield from _documents(collection, str(path))
+    yield from _documents(collection, str(path), dialect)
 
 
 def _unreadable(kind: str, e: Exception, path: str | os.PathLike[str]) -> FormatError:
@@ -62,20 +64,44 @@ def _is_int(value: object) -> bool:
 
 
 def _infons(node: bioc.BioCPassage | bioc.BioCAnnotation | bioc.BioCRelation) -> dict[str, str] | None:
-    """The node's infons when they are a string-to-string map (BioC JSON does not guarantee it), else None."""
+    """The node's string infons (others, such as PubTator3's ``valid: true``, are left out), or None when its
+    infons are not a map (BioC JSON does not guarantee it)."""
     infons = node.infons
-    if isinstance(infons, dict) and all(isinstance(v, str) for v in infons.values()):
-        return infons
+    if isinstance(infons, dict) and all(isinstance(k, str) for k in infons):
+        return {k: v for k, v in infons.items() if isinstance(v, str)}
     return None
 
 
-def _documents(collection: bioc.BioCCollection, name: str) -> Iterator[Parsed]:
+def _documents(collection: bioc.BioCCollection, name: str, dialect: Dialect | None) -> Iterator[Parsed]:
     seen: set[str] = set()
+    dialect = dialect or _detect_dialect(collection, name)
     for i, document in enumerate(collection.documents):
-        yield _document(document, f"documents[{i}]", name, seen)
+        yield _document(document, f"documents[{i}]", name, seen, dialect)
 
 
-def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]) -> Parsed:
+def _detect_dialect(collection: bioc.BioCCollection, name: str) -> Dialect:
+    """The ID dialect of a collection from the clues of its identifiers and relations (:class:`DialectClues`)."""
+    clues = DialectClues(name)
+    for i, document in enumerate(collection.documents):
+        doc_id = document.id if isinstance(document.id, str) else None
+        annotations = [(f"documents[{i}].passages[{p}].annotations[{a}]", x)
+                       for p, passage in enumerate(document.passages) for a, x in enumerate(passage.annotations)]
+        annotations += [(f"documents[{i}].annotations[{a}]", x) for a, x in enumerate(document.annotations)]
+        for location, ann in annotations:
+            identifier = (_infons(ann) or {}).get("identifier")
+            if identifier is not None:
+                clues.column(identifier, None, location, doc_id)
+        for r, rel in enumerate(document.relations):
+            infons = _infons(rel) or {}
+            location = f"documents[{i}].relations[{r}]"
+            if infons.get("novel") in _NOVEL:
+                clues.clue(NOVELTY, None, location, doc_id)
+            if infons.get("type") == "CID":
+                clues.clue(CID, None, location, doc_id)
+    return clues.resolve()
+
+
+def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str], dialect: Dialect) -> Parsed:
     """Check and convert one BioC document (``where`` is its path in the collection)."""
     doc_id = document.id if isinstance(document.id, str) else None
     errors: list[FormatError] = []
@@ -108,7 +134,7 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
     if not text.strip():
         err(where, "document has no text")
 
-    table = EntityTable()
+    table = EntityTable(dialect)
     mentions: list[Mention] = []
     for location, ann in annotations:
         infons = _infons(ann)
@@ -119,8 +145,10 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
         if not (_is_int(start) and _is_int(length) and isinstance(ann.text, str) and infons is not None):
             err(location, "annotation needs an integer offset and length, a text and string infons")
             continue
-        mention = Mention(start, start + length, ann.text, infons.get("type", ""))
-        id_problem = table.add(len(mentions), mention, infons.get("identifier", ""))  # no follow-on errors
+        identifier = infons.get("identifier", "")
+        parts = tuple(infons["parts"].split("|")) if "parts" in infons else ()
+        mention = Mention(start, start + length, ann.text, infons.get("type", ""), parts=parts, identifier=identifier)
+        id_problem = table.add(len(mentions), mention, identifier)  # no follow-on errors
         problem = mention_problem(text, mention.start, mention.end, mention.text) or id_problem
         if problem:
             err(location, problem)
@@ -148,7 +176,7 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
         relations.append(relation)
     if errors:
         return Parsed(None, errors)
-    return Parsed(Document(doc_id, text, mentions, table.entities, relations, title=title))
+    return Parsed(Document(doc_id, text, mentions, table.entities, relations, title=title, dialect=dialect.name))
 
 
 def to_bioc(doc: Document) -> bioc.BioCDocument:
@@ -173,6 +201,8 @@ def to_bioc(doc: Document) -> bioc.BioCDocument:
         ann.id = str(i)
         ann.infons["identifier"] = column
         ann.infons["type"] = m.type
+        if m.parts:
+            ann.infons["parts"] = "|".join(m.parts)
         ann.add_location(bioc.BioCLocation(m.start, m.end - m.start))
         ann.text = m.text
         home = passages[-1] if len(passages) > 1 and m.start >= passages[-1].offset else passages[0]
