@@ -102,7 +102,8 @@ CLUES: tuple[tuple[str, frozenset[str], Callable[[str], bool]], ...] = (
     ("',' in an ID column (BioRED, PubTator3)", frozenset({"biored", "pubtator3"}), lambda c: "," in c),
     ("';' between IDs (BioRED, PubTator3)", frozenset({"biored", "pubtator3"}), lambda c: _concepts(c, ";")),
     ("'|' inside a variant ID (BioRED, PubTator3)", frozenset({"biored", "pubtator3"}),
-     lambda c: "|" in c and not _concepts(c, "|") and not _all(c, "|", _NAMESPACED)),
+     lambda c: "|" in c and not _all(c, "|", _NAMESPACED) and any(
+         p and not _CONCEPT_LIKE.fullmatch(p) for p in c.split("|"))),
     ("'|' between namespaced IDs (CHR)", frozenset({"biored"}),
      lambda c: _all(c, "|", _NAMESPACED) and "MESH:" not in c),
 )
