@@ -13,7 +13,9 @@ in document order), else in file order. Relations are read as undirected, as Bio
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -117,6 +119,7 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
         seen.add(doc_id)
     text, title = "", ""
     annotations: list[tuple[str, bioc.BioCAnnotation]] = []
+    sentences: list[tuple[str, bioc.BioCSentence]] = []
     for p, passage in enumerate(document.passages):
         if not _is_int(passage.offset) or not isinstance(passage.text, str) or _infons(passage) is None:
             err(f"{where}.passages[{p}]", "passage needs an integer offset, a text and string infons")
@@ -128,12 +131,24 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
         if passage.infons.get("type") in ("title", "front") and not title:
             title = passage.text
         annotations += [(f"{where}.passages[{p}].annotations[{a}]", x) for a, x in enumerate(passage.annotations)]
+        sentences += [(f"{where}.passages[{p}].sentences[{k}]", x) for k, x in enumerate(passage.sentences)]
     annotations += [(f"{where}.annotations[{a}]", x) for a, x in enumerate(document.annotations)]
     if all(isinstance(x.id, str) and x.id.isdecimal() for _, x in annotations):
         annotations.sort(key=lambda pair: int(pair[1].id))
     if not text.strip():
         err(where, "document has no text")
 
+    tokens = []
+    for location, sentence in sentences:
+        if not (_is_int(sentence.offset) and isinstance(sentence.text, str)) or not sentence.text or (
+                text[sentence.offset : sentence.offset + len(sentence.text)] != sentence.text):
+            err(location, "sentence needs an integer offset and a text that matches the passage text there")
+            continue
+        spans = _token_spans(sentence)
+        if spans[-1][1] != sentence.offset + len(sentence.text):
+            err(location, f"tokens infon '{sentence.infons.get('tokens')}' does not add up to the sentence text")
+            continue
+        tokens.append(spans)
     table = EntityTable(dialect)
     mentions: list[Mention] = []
     for location, ann in annotations:
@@ -147,7 +162,9 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
             continue
         identifier = infons.get("identifier", "")
         parts = tuple(infons["parts"].split("|")) if "parts" in infons else ()
-        mention = Mention(start, start + length, ann.text, infons.get("type", ""), parts=parts, identifier=identifier)
+        sent_id = next((k for k, spans in enumerate(tokens) if spans[0][0] <= start < spans[-1][1]), None)
+        mention = Mention(start, start + length, ann.text, infons.get("type", ""), sent_id, infons.get("name"),
+                          parts, identifier)
         id_problem = table.add(len(mentions), mention, identifier)  # no follow-on errors
         problem = mention_problem(text, mention.start, mention.end, mention.text) or id_problem
         if problem:
@@ -161,27 +178,33 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
             err(f"{where}.relations[{r}]", "relation infons must be strings")
             continue
         novel = infons.get("novel")
+        evidence = _evidence(infons.get("evidence"), len(tokens))
         relation = Relation(
             head=infons.get("entity1", ""),
             tail=infons.get("entity2", ""),
             type=infons.get("type", ""),
-            directed=False,
+            directed=infons.get("directed") == "true",
             novel=_NOVEL.get(novel) if novel is not None else None,
+            evidence=evidence if isinstance(evidence, tuple) else None,
         )
         problem = relation_problem(relation.type, relation.head, relation.tail, ids)
         if novel is not None and novel not in _NOVEL:
             problem = f"novel infon '{novel}' is neither Novel nor No"
+        if isinstance(evidence, str):
+            problem = evidence
         if problem:
             err(f"{where}.relations[{r}]", problem)
         relations.append(relation)
     if errors:
         return Parsed(None, errors)
-    return Parsed(Document(doc_id, text, mentions, table.entities, relations, title=title, dialect=dialect.name))
+    return Parsed(Document(doc_id, text, mentions, table.entities, relations, title=title, tokens=tokens,
+                           dialect=dialect.name))
 
 
 def to_bioc(doc: Document) -> bioc.BioCDocument:
     """The BioC document of ``doc``: title and abstract passages when the text starts with the title and a
-    space, else one ``abstract`` passage with the whole text."""
+    space, else one ``abstract`` passage with the whole text; a tokenized document's sentences (DocRED) as
+    BioC sentences, its mention names and its relations' direction and evidence as infons."""
     document = bioc.BioCDocument()
     document.id = doc.id
     if doc.title and doc.text.startswith(doc.title + " "):
@@ -205,16 +228,58 @@ def to_bioc(doc: Document) -> bioc.BioCDocument:
             ann.infons["parts"] = "|".join(m.parts)
         ann.add_location(bioc.BioCLocation(m.start, m.end - m.start))
         ann.text = m.text
-        home = passages[-1] if len(passages) > 1 and m.start >= passages[-1].offset else passages[0]
-        home.add_annotation(ann)
+        if m.name is not None:
+            ann.infons["name"] = m.name
+        _home(passages, m.start).add_annotation(ann)
+    for spans in doc.tokens:
+        sentence = bioc.BioCSentence()
+        sentence.offset, sentence.text = spans[0][0], doc.text[spans[0][0] : spans[-1][1]]
+        sentence.infons["tokens"] = ",".join(str(end - start) for start, end in spans)
+        _home(passages, sentence.offset).add_sentence(sentence)
     for i, r in enumerate(doc.relations):
         rel = bioc.BioCRelation()
         rel.id = f"R{i}"
         rel.infons.update({"type": r.type, "entity1": r.head, "entity2": r.tail})
         if r.novel is not None:
             rel.infons["novel"] = "Novel" if r.novel else "No"
+        if r.directed:
+            rel.infons["directed"] = "true"
+        if r.evidence is not None:
+            rel.infons["evidence"] = json.dumps(list(r.evidence))
         document.add_relation(rel)
     return document
+
+
+def _evidence(value: str | None, sentences: int) -> tuple[int, ...] | str | None:
+    """A relation's ``evidence`` infon (a JSON list of sentence indices) as a tuple, None when absent, or
+    the problem with it."""
+    if value is None:
+        return None
+    try:
+        evidence = json.loads(value)
+    except json.JSONDecodeError:
+        evidence = None
+    if not (isinstance(evidence, list) and all(_is_int(x) and 0 <= x < sentences for x in evidence)):
+        return f"evidence infon '{value}' is not a list of sentence indices (0-{sentences - 1})"
+    return tuple(evidence)
+
+
+def _token_spans(sentence: bioc.BioCSentence) -> list[tuple[int, int]]:
+    """The tokens of a sentence: by its ``tokens`` infon (their lengths, as ccre writes it) or else its text
+    split at single spaces, the inverse of DocRED's tokens joined by spaces."""
+    lengths = sentence.infons.get("tokens")
+    sizes = [int(n) for n in lengths.split(",")] if isinstance(lengths, str) and re.fullmatch(r"[0-9]+(,[0-9]+)*", lengths) else [
+        len(t) for t in sentence.text.split(" ")]
+    spans, start = [], sentence.offset
+    for size in sizes:
+        spans.append((start, start + size))
+        start += size + 1
+    return spans
+
+
+def _home(passages: list[bioc.BioCPassage], offset: int) -> bioc.BioCPassage:
+    """The passage (of a title and an abstract, or one) that holds character ``offset``."""
+    return passages[-1] if len(passages) > 1 and offset >= passages[-1].offset else passages[0]
 
 
 def _collection(docs: Iterable[Document]) -> bioc.BioCCollection:
