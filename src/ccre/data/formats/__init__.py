@@ -41,7 +41,7 @@ _WRITERS: dict[str, Callable[[Iterable[Document], str | os.PathLike[str]], None]
     "docred": docred.write,
 }
 
-__all__ = ["DIALECTS", "FORMATS", "STREAMED_FORMATS", "detect_format", "iter_documents", "read_documents", "validate_file", "write_documents"]
+__all__ = ["DIALECTS", "FORMATS", "STREAMED_FORMATS", "convert", "detect_format", "output_format", "iter_documents", "read_documents", "validate_file", "write_documents"]
 
 STREAMED_FORMATS = ("pubtator",)
 """Formats read incrementally by :func:`iter_documents` (the JSON and XML formats are parsed whole)."""
@@ -66,6 +66,16 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             return "bioc-json"
         raise FormatError("JSON that is neither DocRED (a list of documents) nor a BioC collection", path=str(path))
     raise FormatError(f"cannot tell the format from the extension '{suffix}'; name it", path=str(path))
+
+
+def output_format(path: str | os.PathLike[str]) -> str:
+    """The format a file about to be written at ``path`` takes from its extension; ``.json`` could be BioC
+    JSON or DocRED, so it must be named."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        raise FormatError("a .json file can be BioC JSON or DocRED JSON; name it with --to bioc-json or --to docred",
+                          path=str(path))
+    return detect_format(path)
 
 
 def _parser(path: str | os.PathLike[str], fmt: str | None,
@@ -127,3 +137,22 @@ def write_documents(docs: Iterable[Document], path: str | os.PathLike[str], fmt:
     if fmt not in _WRITERS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     _WRITERS[fmt](docs, path)
+
+
+def convert(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    source_fmt: str | None = None,
+    target_fmt: str | None = None,
+    *,
+    dialect: str | None = None,
+    lenient: bool = False,
+    on_skip: Callable[[FormatError], None] | None = None,
+) -> int:
+    """Read ``source`` and write its documents to ``target`` (formats named or detected; ``dialect`` as in
+    :func:`read_documents`); returns how many documents were written. Nothing is written when reading fails
+    (strict), and the target is replaced atomically."""
+    target_fmt = target_fmt or output_format(target)
+    docs = read_documents(source, source_fmt, dialect=dialect, lenient=lenient, on_skip=on_skip)
+    write_documents(docs, target, target_fmt)
+    return len(docs)
