@@ -18,6 +18,7 @@ from ccre.data.datasets import (
 )
 from ccre.data.documents import Document
 from ccre.data.formats import detect_format, read_documents
+from ccre.data.formats.ids import id_style_warning
 from ccre.errors import ConfigError
 from ccre.evaluation.scoring import scheme_for_format, score_predictions
 from ccre.experiments.records import result_record
@@ -48,6 +49,15 @@ class RunOutcome:
 
 def _log_skip(error: Exception) -> None:
     logger.warning("skipped: %s", error)
+
+
+def _read_test(path: Path, train_docs: list[Document], lenient: bool) -> list[Document]:
+    """The test documents, with a warning when none of their candidate pairs has the training data's ID style."""
+    docs = read_documents(path, lenient=lenient, on_skip=_log_skip)
+    warning = id_style_warning(train_docs, docs)
+    if warning:
+        logger.warning("%s: %s", path, warning)
+    return docs
 
 
 def method_name(config: CcreConfig) -> str:
@@ -157,7 +167,7 @@ def train_and_evaluate(
     if output is not None:
         model.save_pretrained(output, run=run)
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
-    test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
+    test_docs = _read_test(test_path, train_docs, lenient)
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
     scheme = scheme_for_format(detect_format(test_path))
     metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)
@@ -191,7 +201,7 @@ def _prior_run(config: CcreConfig, train_docs: list[Document], dev_docs: list[Do
     prior = TypePairPrior.fit(train_docs, select=dev_docs)
     if output is not None:
         prior.save_pretrained(output, run=run)
-    test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
+    test_docs = _read_test(test_path, train_docs, lenient)
     predictions = prior.predict(test_docs)
     metrics = score_predictions(test_docs, predictions, scheme_for_format(detect_format(test_path)), train=train_docs)
     record = result_record(

@@ -23,9 +23,10 @@ names the first such line and the ``--dialect`` option that settles it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ccre.data.documents import Document
 from ccre.errors import FormatError
 
 _NAMESPACED = re.compile(r"[A-Za-z][A-Za-z0-9_.#-]*:\S")
@@ -204,6 +205,23 @@ def concept_key(entity_id: str) -> str:
 
 
 def id_style(entity_id: str) -> str:
-    """The namespace an ID is written in (``MESH``, ``OMIM``, ``tmVar``...) or ``""`` for a bare ID."""
-    match = _NAMESPACED.match(entity_id)
-    return entity_id.split(":", 1)[0] if match else ""
+    """The namespace an ID is written in once :func:`concept_key` has put it in one ID space (``OMIM``,
+    ``tmVar``, ``CHEBI``...), or ``""`` for a bare ID (``D006973``, ``MESH:D006973``, ``673``)."""
+    key = concept_key(entity_id)
+    return key.split(":", 1)[0] if _NAMESPACED.match(key) else ""
+
+
+def id_style_warning(train: Sequence[Document], docs: Sequence[Document]) -> str | None:
+    """A warning when no candidate pair of ``docs`` has the ID styles of any relation of ``train`` (a model
+    trained on one ID space, applied to documents written in another), else None."""
+    trained = {tuple(sorted((id_style(r.head), id_style(r.tail)))) for d in train for r in d.relations}
+    candidates = set()
+    for doc in docs:
+        styles = sorted({id_style(e.id) for e in doc.entities if e.kb_ids})
+        candidates |= {(a, b) for a in styles for b in styles if a <= b}
+    if not trained or not candidates or trained & candidates:
+        return None
+    shown = ", ".join(sorted(f"{a or 'bare'}-{b or 'bare'}" for a, b in trained))
+    return (f"no candidate pair shares the ID style of the training relations ({shown}); relations are still "
+            "predicted, but check that the documents use the training data's IDs (MESH:D006973 and D006973 are "
+            "one concept; other namespaces are not)")
