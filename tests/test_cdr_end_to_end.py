@@ -1,0 +1,79 @@
+"""A synthetic BioCreative V CDR-style corpus (composite mentions with and without the seventh column, '-1' IDs,
+4-column CID relations) trained on and evaluated through ``ccre train --train ... --test ...``, no data-set name:
+its own relation and entity types, its dialect read from the files."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ccre.cli import app
+from ccre.data.formats import read_documents
+
+CHEMICALS = [("lithium", "D008094"), ("cocaine", "D003042"), ("cisplatin", "D002945"), ("haloperidol", "D006220"),
+             ("heparin", "D006493"), ("nicotine", "D009538")]
+DISEASES = [("seizures", "D012640"), ("nephrotoxicity", "D007674"), ("bradycardia", "D001919"),
+            ("hepatitis", "D056486"), ("psychosis", "D011605")]
+COMPOSITE = ("hyper- or hypotension", "D006973|D007022", "hypertension|hypotension")
+
+
+def synthetic_cdr(n: int, seed: int, first_pmid: int) -> tuple[str, tuple[int, int, int]]:
+    """``n`` CDR-style documents and their (mentions, relations, seventh columns): in each, one chemical
+    causes a disease and the composite hyper- or hypotension (CID to both parts); another chemical, given to
+    controls, causes nothing; 'saline' is unlinked (-1). Every other document writes the composite's
+    seventh column."""
+    rng = random.Random(seed)
+    blocks, mentions, relations, sevenths = [], 0, 0, 0
+    for k in range(n):
+        pmid = str(first_pmid + k)
+        (cause, cause_id), (control, control_id) = rng.sample(CHEMICALS, 2)
+        disease, disease_id = rng.choice(DISEASES)
+        title = f"{cause.capitalize()} induced {disease} in rats"
+        abstract = (f"Treatment with {cause} caused {COMPOSITE[0]} within days. "
+                    f"{control.capitalize()} was given to controls with saline and changed nothing.")
+        text = title + " " + abstract
+        spans = [(cause.capitalize(), "Chemical", cause_id, ""), (disease, "Disease", disease_id, ""),
+                 (cause, "Chemical", cause_id, ""), (COMPOSITE[0], "Disease", COMPOSITE[1], COMPOSITE[2] if k % 2 else ""),
+                 (control.capitalize(), "Chemical", control_id, ""), ("saline", "Chemical", "-1", "")]
+        lines = [f"{pmid}|t|{title}", f"{pmid}|a|{abstract}"]
+        at = 0
+        for surface, kind, ids, parts in spans:
+            start = text.index(surface, at)
+            at = start + len(surface)
+            lines.append("\t".join([pmid, str(start), str(at), surface, kind, ids, *([parts] if parts else [])]))
+            sevenths += bool(parts)
+        mentions += len(spans)
+        lines += [f"{pmid}\tCID\t{cause_id}\t{d}" for d in (disease_id, *COMPOSITE[1].split("|"))]
+        relations += 3
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks) + "\n", (mentions, relations, sevenths)
+
+
+def test_synthetic_cdr_trains_and_evaluates(tmp_path: Path) -> None:
+    train_text, train_counts = synthetic_cdr(16, seed=1, first_pmid=100)
+    test_text, test_counts = synthetic_cdr(8, seed=2, first_pmid=900)
+    assert train_counts == (96, 48, 8) and test_counts == (48, 24, 4)
+    train, test = tmp_path / "cdr_train.pubtator", tmp_path / "cdr_test.pubtator"
+    train.write_text(train_text)
+    test.write_text(test_text)
+    docs = read_documents(train)
+    assert {d.dialect for d in docs} == {"cdr"}
+    assert sum(len(d.entities) for d in docs) == 16 * 6  # cause, disease, two composite parts, control, saline
+    r = CliRunner().invoke(app, [
+        "train", "--train", str(train), "--test", str(test), "--train-docs", "16", "--epochs", "10", "--lr", "1e-4",
+        "--batch-size", "4", "--set", "encoder.max_length=128", "--set", "encoder.window_overlap=32",
+        "--no-progress", "--json", "--device", "cpu", "--results", str(tmp_path / "r.jsonl"),
+    ])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(r.stdout[r.stdout.index("{"):])
+    record = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[-1])
+    assert record["dataset"] == str(train) and record["train_docs"] == 16
+    print("synthetic CDR pair+type F1", round(100 * metrics["type"]["f1"], 2),
+          "prior", round(100 * record["prior_metrics"]["type"]["f1"], 2))
+    assert metrics["type"]["tp"] + metrics["type"]["fn"] == 24  # every gold CID of the test file was scored
+    # the no-text prior relates every chemical to every disease (P 1/3); only the text tells the cause apart
+    assert record["prior_metrics"]["type"]["p"] == 1 / 3 and record["prior_metrics"]["type"]["r"] == 1.0
+    assert metrics["type"]["f1"] > record["prior_metrics"]["type"]["f1"]
