@@ -52,7 +52,7 @@ class EntityTable:
         concepts = self.dialect.concepts(column)
         if concepts is None:
             concepts = [(unlinked_id(column, mention.start, mention.end), ())]
-        elif any(not c for c, _ in concepts):
+        elif any(not part for c, alternatives in concepts for part in (c, *alternatives)):
             return f"ID column '{column}' has an empty component"
         for entity_id, kb_ids in concepts:
             entity = self._index.get(entity_id)
@@ -136,10 +136,11 @@ def detect_dialect(name: str, lines: Iterable[bytes]) -> Dialect:
             clues.column(cols[5], lineno, None, doc_id)
             if len(cols) == 7:
                 clues.clue(SEVENTH_COLUMN, lineno, None, doc_id, weak=True)
-        elif kind == "relation" and len(cols) == 5 and cols[4] in _NOVEL:
-            clues.clue(NOVELTY, lineno, None, doc_id)
-        elif kind == "relation" and cols[1] == "CID":
-            clues.clue(CID, lineno, None, doc_id)
+        elif kind == "relation":
+            if len(cols) == 5 and cols[4] in _NOVEL:
+                clues.clue(NOVELTY, lineno, None, doc_id)
+            if cols[1] == "CID":
+                clues.clue(CID, lineno, None, doc_id)
     return clues.resolve()
 
 
