@@ -77,3 +77,22 @@ def test_synthetic_cdr_trains_and_evaluates(tmp_path: Path) -> None:
     # the no-text prior relates every chemical to every disease (P 1/3); only the text tells the cause apart
     assert record["prior_metrics"]["type"]["p"] == 1 / 3 and record["prior_metrics"]["type"]["r"] == 1.0
     assert metrics["type"]["f1"] > record["prior_metrics"]["type"]["f1"]
+
+
+def test_bench_takes_a_pair_of_files_as_a_data_set(tmp_path: Path) -> None:
+    train, test = tmp_path / "cdr_train.pubtator", tmp_path / "cdr_test.pubtator"
+    train.write_text(synthetic_cdr(16, seed=1, first_pmid=100)[0])
+    test.write_text(synthetic_cdr(8, seed=2, first_pmid=900)[0])
+    pair, results = f"{train},{test}", tmp_path / "grid.jsonl"
+    r = CliRunner().invoke(app, ["bench", "--dataset", pair, "--sizes", "4,16", "--methods", "prior", "--seeds", "1",
+                                 "--results", str(results), "--work-dir", str(tmp_path / "work")])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(x["dataset"], x["train_docs"], x["method"]) for x in lines] == [(pair, 4, "prior"), (pair, 16, "prior")]
+    assert all(x["metrics"]["type"]["tp"] + x["metrics"]["type"]["fn"] == 24 for x in lines)
+    report = CliRunner().invoke(app, ["bench", "report", str(results), "--out", str(tmp_path / "report")])
+    assert report.exit_code == 0, report.output
+    assert pair in (tmp_path / "report" / "table.md").read_text()
+    bad = CliRunner().invoke(app, ["bench", "--dataset", "cdr_train.pubtator", "--sizes", "4", "--methods", "prior"])
+    assert bad.exit_code == 1 and "data set 'cdr_train.pubtator': one of biored, redocred" in bad.output
+    assert "or files TRAIN,TEST[,DEV]" in bad.output
