@@ -96,3 +96,19 @@ def test_bench_takes_a_pair_of_files_as_a_data_set(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["bench", "--dataset", "cdr_train.pubtator", "--sizes", "4", "--methods", "prior"])
     assert bad.exit_code == 1 and "data set 'cdr_train.pubtator': one of biored, redocred" in bad.output
     assert "or files TRAIN,TEST[,DEV]" in bad.output
+
+
+def test_train_on_an_ambiguous_file_needs_and_takes_the_dialect(tmp_path: Path) -> None:
+    # without '-1', the seventh column and the CID type, nothing tells '|' composites (CDR) from one ID
+    text = synthetic_cdr(6, seed=3, first_pmid=500)[0].replace("\t-1\n", "\t-\n").replace("\tCID\t", "\tCauses\t")
+    lines = [line.rsplit("\t", 1)[0] if line.count("\t") == 6 else line for line in text.split("\n")]
+    path = tmp_path / "plain.pubtator"
+    path.write_text("\n".join(lines))
+    command = ["train", "--objective", "prior", "--train", str(path), "--test", str(path), "--train-docs", "6",
+               "--json"]
+    r = CliRunner().invoke(app, command)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{path}:" in r.output and "ID 'D006973|D007022'" in r.output and "--dialect cdr" in r.output
+    r = CliRunner().invoke(app, [*command, "--dialect", "cdr"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout[r.stdout.index("{"):])["type"]["tp"] == 18  # 3 Causes per document, all found

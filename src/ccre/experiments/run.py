@@ -51,9 +51,9 @@ def _log_skip(error: Exception) -> None:
     logger.warning("skipped: %s", error)
 
 
-def _read_test(path: Path, train_docs: list[Document], lenient: bool) -> list[Document]:
+def _read_test(config: CcreConfig, path: Path, train_docs: list[Document], lenient: bool) -> list[Document]:
     """The test documents, with a warning when none of their candidate pairs has the training data's ID style."""
-    docs = read_documents(path, lenient=lenient, on_skip=_log_skip)
+    docs = read_documents(path, dialect=config.data.dialect, lenient=lenient, on_skip=_log_skip)
     warning = id_style_warning(train_docs, docs)
     if warning:
         logger.warning("%s: %s", path, warning)
@@ -81,7 +81,8 @@ def load_split(config: CcreConfig, split: str, data_dir: str | Path | None, leni
     a held-out dev split and the training pool it leaves)."""
     explicit = {"train": config.data.train, "test": config.data.test, "dev": config.data.dev}[split]
     if explicit or config.data.dataset is None:
-        return read_documents(resolve_split(config, split, data_dir), lenient=lenient, on_skip=_log_skip)
+        return read_documents(resolve_split(config, split, data_dir), dialect=config.data.dialect, lenient=lenient,
+                              on_skip=_log_skip)
     return split_documents(config.data.dataset, split, resolve_data_dir(data_dir), lenient=lenient,
                            on_skip=_log_skip)
 
@@ -167,7 +168,7 @@ def train_and_evaluate(
     if output is not None:
         model.save_pretrained(output, run=run)
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
-    test_docs = _read_test(test_path, train_docs, lenient)
+    test_docs = _read_test(config, test_path, train_docs, lenient)
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
     scheme = scheme_for_format(detect_format(test_path))
     metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)
@@ -201,7 +202,7 @@ def _prior_run(config: CcreConfig, train_docs: list[Document], dev_docs: list[Do
     prior = TypePairPrior.fit(train_docs, select=dev_docs)
     if output is not None:
         prior.save_pretrained(output, run=run)
-    test_docs = _read_test(test_path, train_docs, lenient)
+    test_docs = _read_test(config, test_path, train_docs, lenient)
     predictions = prior.predict(test_docs)
     metrics = score_predictions(test_docs, predictions, scheme_for_format(detect_format(test_path)), train=train_docs)
     record = result_record(
