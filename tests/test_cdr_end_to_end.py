@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -66,6 +67,7 @@ def test_synthetic_cdr_trains_and_evaluates(tmp_path: Path) -> None:
         "train", "--train", str(train), "--test", str(test), "--train-docs", "16", "--epochs", "10", "--lr", "1e-4",
         "--batch-size", "4", "--set", "encoder.max_length=128", "--set", "encoder.window_overlap=32",
         "--no-progress", "--json", "--device", "cpu", "--results", str(tmp_path / "r.jsonl"),
+        "--output", str(tmp_path / "model"),
     ])
     assert r.exit_code == 0, r.output
     metrics = json.loads(r.stdout[r.stdout.index("{"):])
@@ -77,6 +79,19 @@ def test_synthetic_cdr_trains_and_evaluates(tmp_path: Path) -> None:
     # the no-text prior relates every chemical to every disease (P 1/3); only the text tells the cause apart
     assert record["prior_metrics"]["type"]["p"] == 1 / 3 and record["prior_metrics"]["type"]["r"] == 1.0
     assert metrics["type"]["f1"] > record["prior_metrics"]["type"]["f1"]
+    # the same test documents with MESH:-prefixed IDs: predicted with the model trained on bare ones, written
+    # with the prefixed IDs, scored against the bare gold exactly as in the run
+    prefixed = tmp_path / "cdr_test_prefixed.pubtator"
+    prefixed.write_text(re.sub(r"\bD([0-9]{6})\b", r"MESH:D\1", test_text))
+    pred = tmp_path / "pred.pubtator"
+    r = CliRunner().invoke(app, ["predict", "--model", str(tmp_path / "model"), "-i", str(prefixed), "-o", str(pred),
+                                 "--dialect", "cdr", "--no-progress", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    predicted = [line.split("\t") for line in pred.read_text().splitlines() if "\tCID\t" in line]
+    assert predicted and all(line[2].startswith("MESH:D") and line[3].startswith("MESH:D") for line in predicted)
+    r = CliRunner().invoke(app, ["evaluate", "--gold", str(test), "--pred", str(pred), "--dialect", "cdr", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout[r.stdout.index("{"):]) == metrics
 
 
 def test_bench_takes_a_pair_of_files_as_a_data_set(tmp_path: Path) -> None:

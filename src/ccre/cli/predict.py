@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ccre.cli.app import (
+    DialectOpt,
     Format,
     PrecisionChoice,
     PrecisionOpt,
@@ -29,6 +30,7 @@ def predict(
         Path, typer.Option("--output", "-o", help="where to write the predictions: a file, or a directory for a directory input")
     ],
     fmt: Annotated[Optional[Format], typer.Option("--format", help="input format (default: detected per file)")] = None,
+    dialect: DialectOpt = None,
     batch_size: Annotated[int, typer.Option(help="documents per forward pass")] = 8,
     chunk_size: Annotated[
         int, typer.Option(help="documents read, predicted and written at a time (memory stays flat)", min=1)
@@ -74,7 +76,8 @@ def predict(
     predictor = Predictor(relation_model, batch_size, explain_k=explain)
     map_large_buffers()  # this process's allocator: each chunk's peak memory stays level (the library leaves it)
     summary = predict_path(
-        predictor, input, output, fmt.value if fmt else None, chunk_size=chunk_size, lenient=lenient,
+        predictor, input, output, fmt.value if fmt else None, dialect=dialect.value if dialect else None,
+        chunk_size=chunk_size, lenient=lenient,
         on_skip=_print_skip, explain=bool(explain), show_progress=progress,
     )
     console.print(f"{summary.relations} relations in {summary.documents} documents written to {output}")
