@@ -247,3 +247,24 @@ def test_dialect_errors_are_located(case: str, tmp_path: Path) -> None:
 def test_unknown_dialect_is_named(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="unknown ID dialect 'bc5'; one of biored, cdr, ncbi, pubtator3"):
         read_documents(_write(tmp_path, CDR), dialect="bc5")
+
+
+def test_bioc_ambiguity_and_bad_evidence_are_located(tmp_path: Path) -> None:
+    ambiguous = json.loads(json.dumps(PUBTATOR3_JSON))
+    annotations = ambiguous["documents"][0]["passages"][0]["annotations"]
+    annotations[1]["infons"]["identifier"] = "673"  # no PubTator3 clue left
+    annotations[2]["infons"]["identifier"] = "D006973|D007022"
+    path = tmp_path / "ambiguous.json"
+    path.write_text(json.dumps(ambiguous))
+    (error,) = validate_file(path)
+    assert_located(error, path, "36000001", location="documents[0].passages[0].annotations[2]",
+                   reason="ID 'D006973|D007022' reads as 1 concept(s)")
+    with_evidence = json.loads(json.dumps(PUBTATOR3_JSON))
+    with_evidence["documents"][0]["relations"] = [
+        {"id": "R0", "infons": {"type": "Assoc", "entity1": "673", "entity2": "MESH:D008545", "evidence": "[3]"},
+         "nodes": []}]
+    path = tmp_path / "evidence.json"
+    path.write_text(json.dumps(with_evidence))
+    (error,) = validate_file(path)
+    assert_located(error, path, "36000001", location="documents[0].relations[0]",
+                   reason="evidence infon '[3]' is not a list of sentence indices")

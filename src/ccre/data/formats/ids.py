@@ -80,7 +80,6 @@ DIALECTS: dict[str, Dialect] = {
     )
 }
 """Every dialect, in the order in which one is preferred when several read a file alike."""
-DEFAULT = DIALECTS["biored"]
 
 
 def _all(column: str, sep: str, pattern: re.Pattern[str]) -> bool:
@@ -121,7 +120,7 @@ class DialectClues:
     def __init__(self, path: str) -> None:
         self.path = path
         self.possible = frozenset(DIALECTS)
-        self.first: tuple[str, int | None, str | None, str | None] | None = None  # clue, line, location, doc
+        self.first = ""  # the first clue, where it is
         self.conflict: FormatError | None = None
         self.columns: dict[str, tuple[int | None, str | None, str | None]] = {}  # column -> first place
         self.weak: list[frozenset[str]] = []
@@ -138,15 +137,12 @@ class DialectClues:
         if self.conflict is not None:
             return
         if not self.possible & allowed:
-            assert self.first is not None
-            before = f"line {self.first[1]}" if self.first[1] is not None else self.first[2]
             self.conflict = FormatError(
-                f"{what} contradicts {self.first[0]} at {before} (document {self.first[3]}): no dialect has both; "
-                f"name the dialect with --dialect ({', '.join(DIALECTS)})",
-                path=self.path, line=line, location=location, doc_id=doc_id)
+                f"{what} contradicts {self.first}: no dialect has both; name the dialect with --dialect "
+                f"({', '.join(DIALECTS)})", path=self.path, line=line, location=location, doc_id=doc_id)
             return
         self.possible &= allowed
-        self.first = self.first or (what, line, location, doc_id)
+        self.first = self.first or f"{what} at {f'line {line}' if line is not None else location} (document {doc_id})"
 
     def column(self, column: str, line: int | None, location: str | None, doc_id: str | None) -> None:
         """Record one ID column and whatever it says of the dialect."""
