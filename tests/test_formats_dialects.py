@@ -268,3 +268,26 @@ def test_bioc_ambiguity_and_bad_evidence_are_located(tmp_path: Path) -> None:
     (error,) = validate_file(path)
     assert_located(error, path, "36000001", location="documents[0].relations[0]",
                    reason="evidence infon '[3]' is not a list of sentence indices")
+
+
+def test_pubtator3_biocjson_export_list(tmp_path: Path) -> None:
+    """PubTator3's biocjson export: ``{"PubTator3": [...]}``, numeric ids, relations by ``role1``/``role2``
+    identifiers (no ``nodes``), a ``Variant`` by its ``subtype`` and a null identifier."""
+    doc = json.loads(json.dumps(PUBTATOR3_JSON["documents"][0]))
+    doc.pop("id")
+    doc["pmid"] = 36000001
+    title = doc["passages"][0]
+    title["annotations"][1]["infons"].update(type="Variant", subtype="ProteinMutation")
+    title["annotations"].append({"id": "4", "text": "BRAF", "locations": [{"offset": 0, "length": 4}],
+                                 "infons": {"identifier": None, "type": "Gene"}})
+    doc["relations"] = [{"id": "R1", "infons": {
+        "score": "0.99", "type": "Association", "role1": {"identifier": V600E, "type": "Variant"},
+        "role2": {"identifier": "MESH:D008545", "type": "Disease"}}}]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"PubTator3": [doc]}))
+    (read,) = read_documents(path)
+    assert read.id == "36000001" and read.dialect == "pubtator3"
+    assert [m.type for m in read.mentions] == ["Gene", "ProteinMutation", "Disease", "Gene"]
+    assert list(_entities(read)) == ["673", V600E, "MESH:D008545", ":0-4"]
+    assert [(r.type, r.head, r.tail) for r in read.relations] == [("Association", V600E, "MESH:D008545")]
+    _round_trips([read], tmp_path)

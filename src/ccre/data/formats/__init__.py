@@ -48,7 +48,8 @@ STREAMED_FORMATS = ("pubtator",)
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """The format of ``path``: by extension, and for ``.json`` by content (a list: DocRED; a BioC collection)."""
+    """The format of ``path``: by extension, and for ``.json`` by content (a list: DocRED; a BioC collection or
+    PubTator3's ``biocjson`` export)."""
     suffix = Path(path).suffix.lower()
     if suffix in (".pubtator", ".txt"):
         return "pubtator"
@@ -62,7 +63,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             raise FormatError(f"not valid JSON: {e.msg}", path=str(path), line=e.lineno) from None
         if isinstance(data, list) and all(isinstance(d, dict) and "vertexSet" in d for d in data[:1]):
             return "docred"
-        if isinstance(data, dict) and "documents" in data:
+        if isinstance(data, dict) and ("documents" in data or bioc.PUBTATOR3 in data):
             return "bioc-json"
         raise FormatError("JSON that is neither DocRED (a list of documents) nor a BioC collection", path=str(path))
     raise FormatError(f"cannot tell the format from the extension '{suffix}'; name it", path=str(path))

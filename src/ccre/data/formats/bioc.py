@@ -6,8 +6,9 @@ ID dialect, :mod:`ccre.data.formats.ids`; ``parts`` for CDR's composite parts) a
 The Document text is the passages placed at their offsets (gaps filled with spaces), so BioRED's
 ``title + " " + abstract`` comes out exactly as from PubTator.
 
-PubTator3's BioC exports read the same way; infons that are not strings (its ``valid``, ``normalized``)
-are ignored. Annotations are read in the order of their ids when every id is an integer (the writer numbers mentions
+PubTator3's BioC exports read the same way: its ``biocjson`` list ``{"PubTator3": [...]}`` as a collection,
+relations by their ``role1``/``role2`` identifiers, a ``Variant`` by its ``subtype`` (``DNAMutation``...), a
+null identifier as unlinked; other infons that are not strings (``valid``, ``normalized``) are ignored. Annotations are read in the order of their ids when every id is an integer (the writer numbers mentions
 in document order), else in file order. Relations are read as undirected, as BioRED's are.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import bioc
 from bioc import biocjson, biocxml
+from bioc.biocjson.decoder import parse_collection
 
 from ccre.data.documents import Document, Mention, Relation
 from ccre.data.formats._io import BOM, read_text, write_atomic
@@ -49,10 +51,32 @@ def parse_json(path: str | os.PathLike[str], dialect: Dialect | None = None) -> 
     """Read a BioC JSON file document by document in ``dialect`` (default: read from the file)."""
     text = read_text(path)
     try:
-        collection = biocjson.loads(text)
+        collection = parse_collection(as_collection(json.loads(text)))
     except Exception as e:  # json and the bioc decoder raise many kinds; all mean "not BioC JSON"
         raise _unreadable("JSON", e, path) from None
     yield from _documents(collection, str(path), dialect)
+
+
+PUBTATOR3 = "PubTator3"
+"""The key under which PubTator3's ``biocjson`` export lists its documents (instead of a BioC collection)."""
+
+
+def as_collection(data: object) -> object:
+    """``data`` as a BioC JSON collection: PubTator3's export ``{"PubTator3": [documents]}`` is wrapped in one,
+    with the lists and maps it leaves out (a relation's ``nodes``) filled in empty; anything else as it is."""
+    if not (isinstance(data, dict) and isinstance(data.get(PUBTATOR3), list)):
+        return data
+    documents = []
+    for doc in data[PUBTATOR3]:
+        if isinstance(doc, dict):
+            doc = {"infons": {}, "relations": [], **doc}
+            if isinstance(doc.get("id", doc.get("pmid")), int):  # PubTator3 numbers its documents by PMID
+                doc["id"] = str(doc.get("id", doc.get("pmid")))
+            doc["relations"] = [{"nodes": [], **r} if isinstance(r, dict) else r for r in doc["relations"]]
+            doc["passages"] = [{"infons": {}, "sentences": [], "annotations": [], "relations": [], **p}
+                               if isinstance(p, dict) else p for p in doc.get("passages", [])]
+        documents.append(doc)
+    return {"source": PUBTATOR3, "date": "", "key": "", "infons": {}, "documents": documents}
 
 
 def _unreadable(kind: str, e: Exception, path: str | os.PathLike[str]) -> FormatError:
@@ -163,7 +187,8 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
         identifier = infons.get("identifier", "")
         parts = tuple(infons["parts"].split("|")) if "parts" in infons else ()
         sent_id = next((k for k, spans in enumerate(tokens) if spans[0][0] <= start < spans[-1][1]), None)
-        mention = Mention(start, start + length, ann.text, infons.get("type", ""), sent_id, infons.get("name"),
+        kind = infons.get("subtype", "Variant") if infons.get("type") == "Variant" else infons.get("type", "")
+        mention = Mention(start, start + length, ann.text, kind, sent_id, infons.get("name"),
                           parts, identifier)
         id_problem = table.add(len(mentions), mention, identifier)  # no follow-on errors
         problem = mention_problem(text, mention.start, mention.end, mention.text) or id_problem
@@ -180,8 +205,8 @@ def _document(document: bioc.BioCDocument, where: str, name: str, seen: set[str]
         novel = infons.get("novel")
         evidence = _evidence(infons.get("evidence"), len(tokens))
         relation = Relation(
-            head=infons.get("entity1", ""),
-            tail=infons.get("entity2", ""),
+            head=infons.get("entity1", _role(rel, "role1")),
+            tail=infons.get("entity2", _role(rel, "role2")),
             type=infons.get("type", ""),
             directed=infons.get("directed") == "true",
             novel=_NOVEL.get(novel) if novel is not None else None,
@@ -248,6 +273,13 @@ def to_bioc(doc: Document) -> bioc.BioCDocument:
             rel.infons["evidence"] = json.dumps(list(r.evidence))
         document.add_relation(rel)
     return document
+
+
+def _role(relation: bioc.BioCRelation, role: str) -> str:
+    """The identifier of a PubTator3 relation's ``role1`` or ``role2`` infon (a map), else ``""``."""
+    value = relation.infons.get(role) if isinstance(relation.infons, dict) else None
+    identifier = value.get("identifier") if isinstance(value, dict) else None
+    return identifier if isinstance(identifier, str) else ""
 
 
 def _evidence(value: str | None, sentences: int) -> tuple[int, ...] | str | None:
