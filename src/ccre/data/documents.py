@@ -35,8 +35,9 @@ class Entity:
     """A concept in a document.
 
     Attributes:
-        id: the key relations use. For KB-linked formats the identifier as annotated (several KB IDs
-            for one concept joined by ``|``, as in ``HMDB:HMDB01397|CHEBI:17345``).
+        id: the key relations use. For KB-linked formats the concept's identifier as annotated (several KB
+            IDs of one concept joined by the dialect's alternative separator, as in CHR's
+            ``HMDB:HMDB01397|CHEBI:17345`` or PubTator3's ``5604;5605``: :mod:`ccre.data.formats.ids`).
         type: the entity type (of its first mention).
         mentions: indices into ``Document.mentions``.
         kb_ids: the normalized knowledge-base IDs of this concept (empty when the format has none).
