@@ -108,6 +108,7 @@ def test_bench_takes_a_pair_of_files_as_a_data_set(tmp_path: Path) -> None:
     report = CliRunner().invoke(app, ["bench", "report", str(results), "--out", str(tmp_path / "report")])
     assert report.exit_code == 0, report.output
     assert pair in (tmp_path / "report" / "table.md").read_text()
+    assert (tmp_path / "report" / "f1_vs_size_cdr_train+cdr_test.png").is_file()
     bad = CliRunner().invoke(app, ["bench", "--dataset", "cdr_train.pubtator", "--sizes", "4", "--methods", "prior"])
     assert bad.exit_code == 1 and "data set 'cdr_train.pubtator': one of biored, redocred" in bad.output
     assert "or files TRAIN,TEST[,DEV]" in bad.output
