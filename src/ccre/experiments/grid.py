@@ -44,7 +44,6 @@ from pydantic import (
 )
 
 from ccre.config import DEFAULT_ENCODER, CcreConfig, read_mapping, validated
-from ccre.data.datasets import file_pair
 from ccre.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -128,6 +127,8 @@ class GridBlock(_Model):
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, dataset: str) -> str:
+        from ccre.data.datasets import file_pair
+
         if dataset in ("biored", "redocred"):
             return dataset
         try:
