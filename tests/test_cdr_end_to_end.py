@@ -87,11 +87,20 @@ def test_synthetic_cdr_trains_and_evaluates(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["predict", "--model", str(tmp_path / "model"), "-i", str(prefixed), "-o", str(pred),
                                  "--dialect", "cdr", "--no-progress", "--device", "cpu"])
     assert r.exit_code == 0, r.output
+    assert "no candidate pair shares the ID style" not in r.output
     predicted = [line.split("\t") for line in pred.read_text().splitlines() if "\tCID\t" in line]
     assert predicted and all(line[2].startswith("MESH:D") and line[3].startswith("MESH:D") for line in predicted)
     r = CliRunner().invoke(app, ["evaluate", "--gold", str(test), "--pred", str(pred), "--dialect", "cdr", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout[r.stdout.index("{"):]) == metrics
+    # in another ID space (MeSH IDs rewritten as OMIM ones) prediction warns
+    other = tmp_path / "cdr_test_omim.pubtator"
+    other.write_text(re.sub(r"\bD([0-9]{6})\b", r"OMIM:\1", test_text))
+    r = CliRunner().invoke(app, ["predict", "--model", str(tmp_path / "model"), "-i", str(other), "-o",
+                                 str(tmp_path / "omim.pubtator"), "--dialect", "cdr", "--no-progress", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert f"warning: {other}: no candidate pair shares the ID style of the training relations (bare-bare)" in (
+        " ".join(r.output.split()))
 
 
 def test_bench_takes_a_pair_of_files_as_a_data_set(tmp_path: Path) -> None:

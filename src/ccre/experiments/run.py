@@ -18,7 +18,7 @@ from ccre.data.datasets import (
 )
 from ccre.data.documents import Document
 from ccre.data.formats import detect_format, read_documents
-from ccre.data.formats.ids import id_style_warning
+from ccre.data.formats.ids import id_style_warning, relation_styles
 from ccre.errors import ConfigError
 from ccre.evaluation.scoring import scheme_for_format, score_predictions
 from ccre.experiments.records import result_record
@@ -154,7 +154,7 @@ def train_and_evaluate(
     test_path = resolve_split(config, "test", data_dir)
     train_docs = select_training_documents(config, load_split(config, "train", data_dir, lenient))
     run = {"config": config.model_dump(), "train_documents": [d.id for d in train_docs], "train_file": str(train_path),
-           "commit": commit}
+           "commit": commit, "train_id_styles": sorted(relation_styles(train_docs))}
     dev_docs = load_dev(config, data_dir, lenient)
     if config.objective.name == "prior":
         return _prior_run(config, train_docs, dev_docs, train_path, test_path, output, results, run, started, lenient)

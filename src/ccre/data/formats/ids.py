@@ -23,7 +23,7 @@ names the first such line and the ``--dialect`` option that settles it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ccre.data.documents import Document
@@ -207,17 +207,40 @@ def id_style(entity_id: str) -> str:
     return key.split(":", 1)[0] if _NAMESPACED.match(key) else ""
 
 
-def id_style_warning(train: Sequence[Document], docs: Sequence[Document]) -> str | None:
-    """A warning when no candidate pair of ``docs`` has the ID styles of any relation of ``train`` (a model
-    trained on one ID space, applied to documents written in another), else None."""
-    trained = {tuple(sorted((id_style(r.head), id_style(r.tail)))) for d in train for r in d.relations}
-    candidates = set()
+StylePair = tuple[str, str]
+"""The ID styles (:func:`id_style`) of an entity pair, sorted."""
+
+
+def relation_styles(docs: Iterable[Document]) -> set[StylePair]:
+    """The style pairs of every relation of ``docs`` (what a model trained on them has seen)."""
+    return {_pair(id_style(r.head), id_style(r.tail)) for d in docs for r in d.relations}
+
+
+def candidate_styles(docs: Iterable[Document]) -> set[StylePair]:
+    """The style pairs of every candidate pair of linked entities of ``docs``."""
+    pairs: set[StylePair] = set()
     for doc in docs:
         styles = sorted({id_style(e.id) for e in doc.entities if e.kb_ids})
-        candidates |= {(a, b) for a in styles for b in styles if a <= b}
-    if not trained or not candidates or trained & candidates:
+        pairs |= {_pair(a, b) for a in styles for b in styles}
+    return pairs
+
+
+def _pair(a: str, b: str) -> StylePair:
+    return (a, b) if a <= b else (b, a)
+
+
+def style_warning(trained: Iterable[Sequence[str]], candidates: set[StylePair]) -> str | None:
+    """A warning when none of ``candidates`` has a style pair of ``trained`` (a model trained on one ID space,
+    applied to documents written in another), else None."""
+    known = {_pair(*pair) for pair in trained}
+    if not known or not candidates or known & candidates:
         return None
-    shown = ", ".join(sorted(f"{a or 'bare'}-{b or 'bare'}" for a, b in trained))
+    shown = ", ".join(sorted(f"{a or 'bare'}-{b or 'bare'}" for a, b in known))
     return (f"no candidate pair shares the ID style of the training relations ({shown}); relations are still "
             "predicted, but check that the documents use the training data's IDs (MESH:D006973 and D006973 are "
             "one concept; other namespaces are not)")
+
+
+def id_style_warning(train: Sequence[Document], docs: Sequence[Document]) -> str | None:
+    """:func:`style_warning` for a model trained on ``train`` applied to ``docs``."""
+    return style_warning(relation_styles(train), candidate_styles(docs))
