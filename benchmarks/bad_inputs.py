@@ -1,10 +1,11 @@
 """What ccre does with bad input: one crafted file per kind of problem (applied to several real BioRED /
-Re-DocRED documents), plus seeded random corruptions of valid files. Writes benchmarks/bad_inputs.md.
+Re-DocRED documents, some first rewritten in another ID dialect: CDR, PubTator3), plus seeded random
+corruptions of valid files. Writes benchmarks/bad_inputs.md.
 
 Usage: python benchmarks/bad_inputs.py [--data-dir DIR] [--corruptions N]
 
 Every outcome must be either a valid parse or a located FormatError; any other exception is counted
-in its own column (and should stay 0).
+in its own column (and should stay 0), and so is a failed ``ccre data convert`` that leaves a target file.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import argparse
 import collections
 import json
 import random
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from ccre.data.datasets import resolve_data_dir
 from ccre.errors import FormatError
-from ccre.data.formats import read_documents, validate_file
+from ccre.data.formats import convert, read_documents, validate_file
 from ccre.utils.runtime import git_commit, machine_description, now_iso
 
 
@@ -69,6 +71,57 @@ def _nested(block: list[str]) -> str:
     return "\t".join([c[0], str(start), str(max(start + 1, end - 1)), c[3][: max(1, end - 1 - start)], c[4], c[5]])
 
 
+def as_cdr(block: list[str]) -> list[str]:
+    """A BioRED block in BioCreative V CDR's dialect: its chemical and disease mentions only, composite IDs
+    joined by '|', and its relations between them as 4-column CID lines."""
+    out, kept = [], set()
+    for line in block:
+        cols = line.split("\t")
+        if len(cols) == 1:
+            out.append(line)
+        elif len(cols) == 6 and cols[4] in ("ChemicalEntity", "DiseaseOrPhenotypicFeature"):
+            out.append("\t".join([*cols[:5], cols[5].replace(",", "|")]))
+            kept.update(cols[5].split(","))
+        elif len(cols) == 5 and cols[2] in kept and cols[3] in kept:
+            out.append("\t".join([cols[0], "CID", cols[2], cols[3]]))
+    return out
+
+
+def as_pubtator3(block: list[str]) -> list[str]:
+    """A BioRED block as PubTator3 exports it: MeSH IDs prefixed ``MESH:``, no relation lines."""
+    return [re.sub(r"(?<=\t)([CD][0-9]{6,})(?=[\t,]|$)", r"MESH:\1", line) for line in block
+            if line.count("\t") != 4]
+
+
+def _first_mention_id(block: list[str], column: Callable[[str], str], *extra: str) -> list[str]:
+    return _edit_mention(block, lambda c: [*c[:5], column(c[5]), *extra])
+
+
+DIALECT_KINDS: dict[str, Callable[[list[str]], list[str]]] = {
+    "CDR: seventh column does not match the composite": lambda b: _first_mention_id(as_cdr(b), lambda i: i, "a|b|c"),
+    "CDR: CID relations and a Novel flag (two dialects)": lambda b: [
+        *as_cdr(b), "\t".join([_pmid(b), "CID", *_ids(as_cdr(b))[:2], "Novel"])],
+    "CDR: relation naming a -1 mention": lambda b: [
+        *as_cdr(b), "\t".join([*as_cdr(b)[_mention_rows(as_cdr(b))[0]].split("\t")[:5], "-1"]),
+        f"{_pmid(b)}\tCID\t-1\t{_ids(as_cdr(b))[0]}"],
+    "CDR: composite ID with an empty part": lambda b: _first_mention_id(as_cdr(b), lambda i: i + "|"),
+    "PubTator3: ';' alternatives with an empty part": lambda b: _first_mention_id(
+        as_pubtator3(b), lambda i: f"tmVar:c|SUB|C|1|T;{i};"),
+    "PubTator3: seventh column outside CDR": lambda b: _first_mention_id(as_pubtator3(b), lambda i: i, "x"),
+    "ambiguous '|' between concept IDs, no clue": lambda b: [
+        *b[:2], *(f"{_pmid(b)}\t{c[1]}\t{c[2]}\t{c[3]}\t{c[4]}\tD006973|D007022"
+                  for c in [b[_mention_rows(b)[0]].split("\t")])],
+}
+
+
+def _pmid(block: list[str]) -> str:
+    return block[0].split("|")[0]
+
+
+def _ids(block: list[str]) -> list[str]:
+    return [block[i].split("\t")[5].split(",")[0] for i in _mention_rows(block)]
+
+
 FILE_KINDS: dict[str, Callable[[str], bytes]] = {
     "duplicate document id": lambda text: (text + "\n" + text).encode(),
     "invalid UTF-8": lambda text: text.encode()[:50] + b"\xff\xfe" + text.encode()[50:],
@@ -97,13 +150,19 @@ def docred_kinds(doc: dict) -> dict[str, list[dict]]:
 
 
 def outcome(path: Path) -> tuple[str, str]:
-    """('ok' | 'FormatError' | exception type, first message) of reading ``path`` strictly."""
+    """('ok' | 'FormatError' | exception type, first message) of reading ``path`` strictly; a failed
+    conversion of it (``ccre data convert``) that leaves its target behind is counted as 'half-written'."""
+    target = path.with_name(path.name + ".converted.xml")
     try:
         read_documents(path)
         problems = validate_file(path)
         return ("ok", "") if not problems else ("FormatError", str(problems[0]))
     except FormatError as exc:
-        return "FormatError", str(exc)
+        try:
+            convert(path, target, target_fmt="bioc-xml")
+        except FormatError:
+            pass
+        return ("half-written" if target.exists() else "FormatError"), str(exc)
     except Exception as exc:  # noqa: BLE001 - counted: every other exception is a defect
         return type(exc).__name__, str(exc)
 
@@ -149,7 +208,7 @@ def main() -> None:
                 example = example or message
             rows.append((kind, len(payloads), counts, example))
 
-        for kind, make in PUBTATOR_KINDS.items():
+        for kind, make in {**PUBTATOR_KINDS, **DIALECT_KINDS}.items():
             tally(kind, [(f"k{i}.pubtator", ("\n".join(make(b)) + "\n").encode()) for i, b in enumerate(blocks)])
         for kind, make in FILE_KINDS.items():
             tally(kind, [(f"f{i}.pubtator", make("\n".join(b) + "\n")) for i, b in enumerate(blocks)])
@@ -162,7 +221,9 @@ def main() -> None:
         rng = random.Random(0)
         valid_pubtator = ("\n\n".join("\n".join(b) for b in blocks) + "\n").encode()
         valid_docred = json.dumps(redocred).encode()
-        for name, valid, suffix in (("PubTator", valid_pubtator, "pubtator"), ("DocRED JSON", valid_docred, "json")):
+        valid_cdr = ("\n\n".join("\n".join(as_cdr(b)) for b in blocks) + "\n").encode()
+        for name, valid, suffix in (("PubTator", valid_pubtator, "pubtator"), ("CDR PubTator", valid_cdr, "pubtator"),
+                                    ("DocRED JSON", valid_docred, "json")):
             tally(f"random corruption of valid {name}",
                   [(f"c{i}.{suffix}", corrupt(valid, rng)) for i in range(args.corruptions)])
     lines = [
@@ -170,7 +231,9 @@ def main() -> None:
         "",
         f"Produced by `python benchmarks/bad_inputs.py` at commit {git_commit()[:12]} on {now_iso()[:10]}, "
         f"{machine_description()}. Each crafted kind is applied to {args.docs} real documents (BioRED test or "
-        "Re-DocRED test); 'ok' means the file parsed (expected for the kinds marked valid or accepted).",
+        "Re-DocRED test; the CDR and PubTator3 kinds first rewrite them in that dialect); 'ok' means the file "
+        "parsed (expected for the kinds marked valid or accepted); 'other' counts any other exception and any "
+        "failed `ccre data convert` that left its target file behind.",
         "",
         "| input | files | ok | FormatError | other exception | example message |",
         "|---|---|---|---|---|---|",

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ccre.data.formats.ids import DIALECTS
 from ccre.errors import ConfigError
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
@@ -162,6 +163,15 @@ class DataConfig(_Section):
                             "default: the dataset's dev split (none for a training file of your own)")
     train_docs: int | None = Field(20, ge=1, description="number of training documents (seeded subset)")
     train_fraction: float | None = Field(None, gt=0, le=1, description="fraction of the training documents")
+    dialect: str | None = Field(None, description="how PubTator/BioC ID columns name concepts (one of "
+                                "ccre.data.formats.ids.DIALECTS); default: read from each file")
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, dialect: str | None) -> str | None:
+        if dialect is not None and dialect not in DIALECTS:
+            raise ValueError(f"unknown ID dialect {dialect!r}; one of {', '.join(DIALECTS)}")
+        return dialect
 
     @model_validator(mode="after")
     def _one_size(self) -> DataConfig:

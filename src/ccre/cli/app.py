@@ -20,6 +20,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
+from ccre.data.formats.ids import DIALECTS
 from ccre.errors import CcreError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ccre: document-level relation extraction from few labelled documents (continual contrastive finetuning).", pretty_exceptions_enable=False)
@@ -78,6 +79,16 @@ class Format(str, Enum):
     bioc_xml = "bioc-xml"
     bioc_json = "bioc-json"
     docred = "docred"
+
+
+Dialect = Enum("Dialect", {name: name for name in DIALECTS}, type=str)  # type: ignore[misc]
+
+
+DialectOpt = Annotated[
+    Optional[Dialect],
+    typer.Option(help="how PubTator/BioC ID columns name concepts (default: read from the file; see "
+                 "docs/formats.md)"),
+]
 
 
 class _LogHandler(RichHandler):

@@ -85,7 +85,8 @@ def build_grid(
 def bench(
     ctx: typer.Context,
     grid: Annotated[Optional[Path], typer.Option("--grid", "-g", help="YAML/JSON grid file (see docs/bench.md)")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="biored or redocred (one block; replaces the file's blocks)")] = None,
+    dataset: Annotated[Optional[str], typer.Option(
+        help="biored, redocred or files of your own TRAIN,TEST[,DEV] (one block; replaces the file's blocks)")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="training sizes in documents, e.g. 4,20,40")] = None,
     methods: Annotated[Optional[str], typer.Option(help="e.g. plm+ce,mtb+ce,mtb+supcon,mtb+mccl,probe-knn")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="e.g. 1,2,3")] = None,

@@ -1,4 +1,4 @@
-"""``ccre data``: get, locate and check data sets.
+"""``ccre data``: get, locate, check and convert data sets.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import typer
 
 from ccre.cli.app import (
     DataDir,
+    DialectOpt,
     Format,
+    _print_skip,
     console,
     data_app,
     friendly_errors,
@@ -55,13 +57,14 @@ def data_where(data_dir: DataDir = None) -> None:
 def data_validate(
     files: Annotated[list[Path], typer.Argument(help="files to check")],
     fmt: Annotated[Optional[Format], typer.Option("--format", help="format (default: detected per file)")] = None,
+    dialect: DialectOpt = None,
 ) -> None:
     """Report every problem of every file in one pass; exit 1 if there is any."""
     from ccre.data.formats import validate_file
 
     problems = 0
     for path in files:
-        errors = validate_file(path, fmt.value if fmt else None)
+        errors = validate_file(path, fmt.value if fmt else None, dialect.value if dialect else None)
         problems += len(errors)
         for error in errors:
             out.print(str(error), highlight=False)
@@ -70,3 +73,23 @@ def data_validate(
     if problems:
         console.print(f"[red]{problems} problem(s)[/]")
         raise typer.Exit(1)
+
+
+@data_app.command("convert")
+@friendly_errors
+def data_convert(
+    source: Annotated[Path, typer.Argument(help="file to read (PubTator, BioC XML/JSON, DocRED JSON)")],
+    target: Annotated[Path, typer.Argument(help="file to write; replaced atomically, never left half-written")],
+    from_fmt: Annotated[Optional[Format], typer.Option("--from", help="format of SOURCE (default: detected)")] = None,
+    to_fmt: Annotated[Optional[Format], typer.Option(
+        "--to", help="format of TARGET (default: from its extension; .json needs --to)")] = None,
+    dialect: DialectOpt = None,
+    lenient: Annotated[bool, typer.Option(help="skip bad documents (each is listed) instead of stopping")] = False,
+) -> None:
+    """Convert SOURCE to TARGET between PubTator, BioC XML, BioC JSON and DocRED JSON."""
+    from ccre.data.formats import convert, output_format
+
+    target_fmt = to_fmt.value if to_fmt else output_format(target)
+    n = convert(source, target, from_fmt.value if from_fmt else None, target_fmt,
+                dialect=dialect.value if dialect else None, lenient=lenient, on_skip=_print_skip)
+    console.print(f"{n} documents written to {target} ({target_fmt})", highlight=False)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ccre.cli.app import (
+    DialectOpt,
     Format,
     PrecisionChoice,
     PrecisionOpt,
@@ -29,6 +30,7 @@ def predict(
         Path, typer.Option("--output", "-o", help="where to write the predictions: a file, or a directory for a directory input")
     ],
     fmt: Annotated[Optional[Format], typer.Option("--format", help="input format (default: detected per file)")] = None,
+    dialect: DialectOpt = None,
     batch_size: Annotated[int, typer.Option(help="documents per forward pass")] = 8,
     chunk_size: Annotated[
         int, typer.Option(help="documents read, predicted and written at a time (memory stays flat)", min=1)
@@ -71,13 +73,35 @@ def predict(
         "objective.tau2": tau2, "inference.na_margin": na_margin, **parse_assignments(set_),
     })
     relation_model.precision = precision.value
+    _warn_id_style(model, input, fmt.value if fmt else None, dialect.value if dialect else None)
     predictor = Predictor(relation_model, batch_size, explain_k=explain)
     map_large_buffers()  # this process's allocator: each chunk's peak memory stays level (the library leaves it)
     summary = predict_path(
-        predictor, input, output, fmt.value if fmt else None, chunk_size=chunk_size, lenient=lenient,
+        predictor, input, output, fmt.value if fmt else None, dialect=dialect.value if dialect else None,
+        chunk_size=chunk_size, lenient=lenient,
         on_skip=_print_skip, explain=bool(explain), show_progress=progress,
     )
     console.print(f"{summary.relations} relations in {summary.documents} documents written to {output}")
     if explain:
         where = f"{output}.explain.jsonl" if not input.is_dir() else f"{output}/*.explain.jsonl"
         console.print(f"explanations written to {where}")
+
+
+def _warn_id_style(model: Path, input: Path, fmt: str | None, dialect: str | None) -> None:
+    """Warn about each input file none of whose candidate pairs has the ID style of the model's training relations
+    (``train_id_styles`` of its run record): one pass over the input, without the model."""
+    from ccre.data.formats import detect_format, iter_documents
+    from ccre.data.formats.ids import candidate_styles, style_warning
+    from ccre.inference.streaming import input_files
+    from ccre.modeling.checkpoint import read_manifest
+
+    manifest = read_manifest(model)
+    trained = (manifest.run_record() or {}).get("train_id_styles") if manifest else None
+    if not trained:
+        return
+    for path in input_files(input, fmt) if input.is_dir() else [input]:
+        if (fmt or detect_format(path)) != "docred":  # DocRED entities are vertex indices: no ID space
+            docs = iter_documents(path, fmt, dialect=dialect, lenient=True)  # the prediction reports bad ones
+            warning = style_warning(trained, candidate_styles(docs))
+            if warning:
+                console.print(f"[yellow]warning:[/] {path}: {warning}", highlight=False)

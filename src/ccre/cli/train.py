@@ -11,6 +11,7 @@ import typer
 
 from ccre.cli.app import (
     DataDir,
+    DialectOpt,
     PrecisionChoice,
     PrecisionOpt,
     SetOpt,
@@ -31,6 +32,7 @@ def train(
     train_file: Annotated[Optional[Path], typer.Option("--train", help="training file (any supported format)")] = None,
     test_file: Annotated[Optional[Path], typer.Option("--test", help="evaluation file")] = None,
     dev_file: Annotated[Optional[Path], typer.Option("--dev", help=describe("data.dev"))] = None,
+    dialect: DialectOpt = None,
     train_docs: Annotated[Optional[int], typer.Option(help=describe("data.train_docs"))] = None,
     train_fraction: Annotated[Optional[float], typer.Option(help=describe("data.train_fraction"))] = None,
     model: Annotated[Optional[str], typer.Option(help="encoder: " + describe("encoder.name"))] = None,
@@ -69,6 +71,7 @@ def train(
     options = {
         "data.dataset": dataset, "data.train": str(train_file) if train_file else None,
         "data.test": str(test_file) if test_file else None, "data.dev": str(dev_file) if dev_file else None,
+        "data.dialect": dialect.value if dialect else None,
         "encoder.name": model,
         "encoder.typed_markers": typed_markers, "objective.name": objective, "inference.scorer": inference,
         "objective.tau": tau, "objective.tau2": tau2, "objective.mccl_pool": mccl_pool,

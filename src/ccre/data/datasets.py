@@ -147,6 +147,18 @@ def resolve_data_dir(explicit: str | Path | None = None) -> Path:
     )
 
 
+def file_pair(dataset: str) -> dict[str, str] | None:
+    """The files of a data set named by its files, ``TRAIN,TEST`` or ``TRAIN,TEST,DEV`` (any corpus ccre reads,
+    with its own relation and entity types), as ``{"train", "test"[, "dev"]}``; None for a known data set's
+    name. Anything else is a ConfigError."""
+    if dataset in DATASETS:
+        return None
+    files = dataset.split(",")
+    if len(files) not in (2, 3) or not all(files):
+        raise ConfigError(f"data set {dataset!r}: one of {', '.join(DATASETS)}, or files TRAIN,TEST[,DEV]")
+    return dict(zip(("train", "test", "dev"), files))
+
+
 def _splits(dataset: str) -> dict[str, str]:
     try:
         return DATASETS[dataset]

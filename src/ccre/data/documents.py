@@ -23,6 +23,11 @@ class Mention:
     type: str
     sent_id: int | None = None  # sentence index for formats that have sentences (DocRED)
     name: str | None = None  # the annotation's own surface name when it has one (DocRED's ``name``)
+    parts: tuple[str, ...] = ()
+    """The text of each concept of a composite mention, in ID-column order (CDR's seventh column)."""
+    identifier: str | None = field(default=None, compare=False)
+    """The ID column as the file wrote it (PubTator, BioC), so that a writer gives back the input's own IDs;
+    not part of the mention's identity (its entities are)."""
 
 
 @dataclass
@@ -30,8 +35,9 @@ class Entity:
     """A concept in a document.
 
     Attributes:
-        id: the key relations use. For KB-linked formats the identifier as annotated (several KB IDs
-            for one concept joined by ``|``, as in ``HMDB:HMDB01397|CHEBI:17345``).
+        id: the key relations use. For KB-linked formats the concept's identifier as annotated (several KB
+            IDs of one concept joined by the dialect's alternative separator, as in CHR's
+            ``HMDB:HMDB01397|CHEBI:17345`` or PubTator3's ``5604;5605``: :mod:`ccre.data.formats.ids`).
         type: the entity type (of its first mention).
         mentions: indices into ``Document.mentions``.
         kb_ids: the normalized knowledge-base IDs of this concept (empty when the format has none).
@@ -73,7 +79,8 @@ class Document:
     """One annotated document.
 
     ``tokens`` holds, per sentence, the ``(start, end)`` character spans of its tokens, for formats that are
-    tokenized (DocRED); it is empty for formats that are not (PubTator, BioC).
+    tokenized (DocRED); it is empty for formats that are not (PubTator, BioC). ``dialect`` names the ID
+    dialect it was read in.
     """
 
     id: str
@@ -83,6 +90,8 @@ class Document:
     relations: list[Relation] = field(default_factory=list)
     title: str = ""
     tokens: list[list[tuple[int, int]]] = field(default_factory=list)
+    dialect: str = "biored"
+    """How its ID columns name concepts (:mod:`ccre.data.formats.ids`): what a PubTator or BioC writer follows."""
 
     def entity_index(self) -> dict[str, int]:
         """Map ``Entity.id`` to its position in ``entities``."""

@@ -1,7 +1,7 @@
 """BioRED evaluation: micro-averaged P/R/F1 over all documents at three levels of strictness.
 
 Relations hold between normalized entity IDs and are undirected, so pairs are compared as
-``Relation.pair`` (sorted for undirected relations). The levels are
+``Relation.pair`` (sorted for undirected relations), in one ID space (a ``MESH:`` prefix dropped). The levels are
 
 * ``pair``: the entity pair has some relation (relation extraction without typing);
 * ``type``: pair and relation type (the headline BioRED score);
@@ -16,14 +16,17 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 
 from ccre.data.documents import Document, Relation
+from ccre.data.formats.ids import concept_key
+from ccre.data.labels import fact_pair
 from ccre.evaluation.counts import precision_recall_f1
 
 LEVELS = ("pair", "type", "novelty")
 
 
 def _keys(relation: Relation) -> dict[str, Hashable]:
-    """The comparison key of ``relation`` at each level."""
-    pair = relation.pair
+    """The comparison key of ``relation`` at each level, its entities in one ID space (``MESH:D006973`` is
+    ``D006973``: :func:`ccre.data.formats.ids.concept_key`)."""
+    pair = fact_pair(concept_key(relation.head), concept_key(relation.tail), relation.directed)
     return {
         "pair": pair,
         "type": (pair, relation.type),

@@ -33,7 +33,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import (
     BaseModel,
@@ -117,12 +117,27 @@ def _check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
 class GridBlock(_Model):
     """One rectangular part of a grid: every size x seed x method of one data set."""
 
-    dataset: Literal["biored", "redocred"]
+    dataset: str = Field(description="biored, redocred, or a pair of files of your own: TRAIN,TEST[,DEV]")
     sizes: list[int] = Field(min_length=1, description="training documents (seeded subsets, nested per seed)")
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     methods: list[str] | None = Field(None, description="default: the grid's methods")
     epochs: int | None = Field(None, ge=1, description="default: the grid's epochs")
     overrides: dict[str, Any] = Field(default_factory=dict, description="CcreConfig dotted overrides, on top of the grid's")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, dataset: str) -> str:
+        from ccre.data.datasets import file_pair
+
+        if dataset in ("biored", "redocred"):
+            return dataset
+        try:
+            files = file_pair(dataset)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if files is None:
+            raise ValueError(f"data set {dataset!r} has no train and test splits to benchmark")
+        return dataset
 
     @field_validator("sizes")
     @classmethod

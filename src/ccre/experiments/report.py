@@ -211,6 +211,12 @@ def _err(std: float | None) -> float:
     return 100 * std if std is not None else 0.0
 
 
+def _file_name(dataset: str) -> str:
+    """A data set's name as part of a file name: a file of one's own (``ccre train --train``) or a pair of them
+    (``ccre bench --dataset TRAIN,TEST``) by their stems, ``train+test``."""
+    return "+".join(Path(path).stem for path in dataset.split(",")) if "/" in dataset or "," in dataset else dataset
+
+
 def plot_f1_vs_size(rows: Sequence[Row], dataset: str, path: str | Path) -> bool:
     """Headline metric(s) against training size (log x), one line per finetuning method, error bars = std.
     Returns False (and writes nothing) when the data set has no finetuning rows."""
@@ -332,7 +338,7 @@ def write_report(results: Iterable[str | Path], out: str | Path) -> list[Path]:
     figures: list[str] = []
     for dataset in sorted({r.dataset for r in rows}):
         for stem, plot in (("f1_vs_size", plot_f1_vs_size), ("probes", plot_probes), ("ablation", plot_ablation)):
-            path = out / f"{stem}_{dataset}.png"
+            path = out / f"{stem}_{_file_name(dataset)}.png"
             if plot(rows, dataset, path):
                 written.append(path)
                 figures.append(f"![{stem} {dataset}]({path.name})")

@@ -18,6 +18,7 @@ from ccre.data.datasets import (
 )
 from ccre.data.documents import Document
 from ccre.data.formats import detect_format, read_documents
+from ccre.data.formats.ids import id_style_warning, relation_styles
 from ccre.errors import ConfigError
 from ccre.evaluation.scoring import scheme_for_format, score_predictions
 from ccre.experiments.records import result_record
@@ -50,6 +51,15 @@ def _log_skip(error: Exception) -> None:
     logger.warning("skipped: %s", error)
 
 
+def _read_test(config: CcreConfig, path: Path, train_docs: list[Document], lenient: bool) -> list[Document]:
+    """The test documents, with a warning when none of their candidate pairs has the training data's ID style."""
+    docs = read_documents(path, dialect=config.data.dialect, lenient=lenient, on_skip=_log_skip)
+    warning = id_style_warning(train_docs, docs)
+    if warning:
+        logger.warning("%s: %s", path, warning)
+    return docs
+
+
 def method_name(config: CcreConfig) -> str:
     """``plm+ce`` for a plain encoder; ``mtb+<objective>`` for an encoder from ``ccre pretrain``."""
     if config.objective.name == "prior":
@@ -71,7 +81,8 @@ def load_split(config: CcreConfig, split: str, data_dir: str | Path | None, leni
     a held-out dev split and the training pool it leaves)."""
     explicit = {"train": config.data.train, "test": config.data.test, "dev": config.data.dev}[split]
     if explicit or config.data.dataset is None:
-        return read_documents(resolve_split(config, split, data_dir), lenient=lenient, on_skip=_log_skip)
+        return read_documents(resolve_split(config, split, data_dir), dialect=config.data.dialect, lenient=lenient,
+                              on_skip=_log_skip)
     return split_documents(config.data.dataset, split, resolve_data_dir(data_dir), lenient=lenient,
                            on_skip=_log_skip)
 
@@ -148,7 +159,7 @@ def train_and_evaluate(
     test_path = resolve_split(config, "test", data_dir)
     train_docs = select_training_documents(config, load_split(config, "train", data_dir, lenient))
     run = {"config": config.model_dump(), "train_documents": [d.id for d in train_docs], "train_file": str(train_path),
-           "commit": commit}
+           "commit": commit, "train_id_styles": sorted(relation_styles(train_docs))}
     dev_docs = load_dev(config, data_dir, lenient)
     if dev_docs is None:
         _warn_without_dev(config)
@@ -164,7 +175,7 @@ def train_and_evaluate(
     if output is not None:
         model.save_pretrained(output, run=run)
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
-    test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
+    test_docs = _read_test(config, test_path, train_docs, lenient)
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
     scheme = scheme_for_format(detect_format(test_path))
     metrics = score_predictions(test_docs, predictions, scheme, train=train_docs)
@@ -199,7 +210,7 @@ def _prior_run(config: CcreConfig, train_docs: list[Document], dev_docs: list[Do
     prior = TypePairPrior.fit(train_docs, select=dev_docs)
     if output is not None:
         prior.save_pretrained(output, run=run)
-    test_docs = read_documents(test_path, lenient=lenient, on_skip=_log_skip)
+    test_docs = _read_test(config, test_path, train_docs, lenient)
     predictions = prior.predict(test_docs)
     metrics = score_predictions(test_docs, predictions, scheme_for_format(detect_format(test_path)), train=train_docs)
     record = result_record(

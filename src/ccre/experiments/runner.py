@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccre.config import DEFAULT_ENCODER, CcreConfig
+from ccre.data.datasets import file_pair
 from ccre.errors import CcreError, ConfigError
 from ccre.experiments.grid import (
     PROBES,
@@ -124,7 +125,11 @@ CellRunner = Callable[[Cell, BenchContext], list[dict]]
 
 
 def cell_config(cell: Cell, encoder: str) -> CcreConfig:
-    overrides = {**cell.overrides, "data.dataset": cell.dataset, "data.train_docs": cell.train_docs,
+    """The run config of a cell; a data set named by its files (:func:`ccre.data.datasets.file_pair`) reads them."""
+    files = file_pair(cell.dataset)
+    data = {"data.dataset": cell.dataset} if files is None else {
+        "data.dataset": None, **{f"data.{split}": path for split, path in files.items()}}
+    overrides = {**cell.overrides, **data, "data.train_docs": cell.train_docs,
                  "data.train_fraction": None, "train.seed": cell.seed, "encoder.name": encoder}
     if cell.objective:
         overrides["objective.name"] = cell.objective
@@ -153,7 +158,7 @@ def run_cell(cell: Cell, ctx: BenchContext) -> list[dict]:
                                  precision=ctx.precision, show_progress=ctx.show_progress, resume=resume)
     # the config knows the objective and the encoder's path, not the encoder's kind (an ablation's method
     # would read mtb+mccl): the cell names it
-    record = {**outcome.record, "method": cell.method}
+    record = {**outcome.record, "method": cell.method, "dataset": cell.dataset}
     if resume:
         record["resumed"] = True  # its wall_s counts the run that finished it, not the killed one
     if ctx.keep_checkpoints:

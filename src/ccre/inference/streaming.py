@@ -106,6 +106,7 @@ def predict_file(
     output: str | os.PathLike[str],
     fmt: str | None = None,
     *,
+    dialect: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     lenient: bool = False,
     on_skip: Callable[[FormatError], None] | None = None,
@@ -115,7 +116,8 @@ def predict_file(
     map_buffers: bool = False,
 ) -> StreamSummary:
     """Predict the relations of every document of ``input`` and write them to ``output`` in the input's
-    format (DocRED input: the official result list), ``chunk_size`` documents at a time.
+    format (DocRED input: the official result list), ``chunk_size`` documents at a time; ``dialect`` as in
+    :func:`ccre.data.formats.read_documents` (the output keeps the input's IDs).
 
     ``explain_output`` (with a predictor that has ``explain_k``) also gets one JSON line per prediction
     with its nearest training instances. ``on_total`` is told the number of documents once known,
@@ -133,9 +135,9 @@ def predict_file(
     if fmt == "pubtator":
         if on_total is not None:
             on_total(count_pubtator_documents(input))
-        docs = iter_documents(input, fmt, lenient=lenient, on_skip=on_skip)
+        docs = iter_documents(input, fmt, dialect=dialect, lenient=lenient, on_skip=on_skip)
     else:  # one JSON/XML tree: parsed whole
-        docs = list(iter_documents(input, fmt, lenient=lenient, on_skip=on_skip))
+        docs = list(iter_documents(input, fmt, dialect=dialect, lenient=lenient, on_skip=on_skip))
         if on_total is not None:
             on_total(len(docs))
     summary = StreamSummary(files=[(input, output)])
@@ -172,6 +174,7 @@ def predict_path(
     output: str | os.PathLike[str],
     fmt: str | None = None,
     *,
+    dialect: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     lenient: bool = False,
     on_skip: Callable[[FormatError], None] | None = None,
@@ -200,7 +203,7 @@ def predict_path(
         for src, dst in pairs:
             task = progress.add_task(f"predicting {src.name}", total=None)
             part = predict_file(
-                predictor, src, dst, fmt, chunk_size=chunk_size, lenient=lenient, on_skip=on_skip,
+                predictor, src, dst, fmt, dialect=dialect, chunk_size=chunk_size, lenient=lenient, on_skip=on_skip,
                 explain_output=f"{dst}.explain.jsonl" if explain else None,
                 on_total=lambda n, task=task: progress.update(task, total=n),
                 on_chunk=lambda n, task=task: progress.update(task, advance=n),

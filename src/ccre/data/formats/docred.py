@@ -6,8 +6,10 @@ with ``h``/``t`` vertex indices. A Document's text is every token joined by sing
 get character offsets; ``Document.tokens`` keeps each token's span, and ``Document.id`` is the title.
 
 Limitations of the writer: ``global_pos`` and ``index`` (derived keys of Re-DocRED) are not written; a
-document without ``tokens`` is written as one sentence of its whitespace-separated words, and its mentions
-must start and end on word boundaries; a mention in several entities is repeated in each vertex.
+document without ``tokens`` (PubTator, BioC) is written as one sentence of its whitespace-separated words,
+cut where a mention starts or ends inside a word (so the text read back has a space there); KB IDs and
+novelty have no place in DocRED and are not written; a mention in several entities is repeated in each
+vertex.
 """
 
 from __future__ import annotations
@@ -147,9 +149,20 @@ def _parse_document(item: Any, i: int, seen: set[str], name: str) -> Parsed:
     return Parsed(doc)
 
 
+def _word_spans(doc: Document) -> list[tuple[int, int]]:
+    """The tokens of an untokenized document: its whitespace-separated words, cut where a mention starts or
+    ends inside one (``SCN5A-related`` around a mention ``SCN5A``), so that every mention is a token range."""
+    cuts = {i for m in doc.mentions for i in (m.start, m.end)}
+    spans = []
+    for word in re.finditer(r"\S+", doc.text):
+        bounds = [word.start(), *sorted(c for c in cuts if word.start() < c < word.end()), word.end()]
+        spans += list(zip(bounds, bounds[1:]))
+    return spans
+
+
 def to_json(doc: Document) -> dict[str, Any]:
     """The DocRED object of ``doc`` (title = ``doc.id``); see the module docstring for the limitations."""
-    spans = doc.tokens or [[(w.start(), w.end()) for w in re.finditer(r"\S+", doc.text)]]
+    spans = doc.tokens or [_word_spans(doc)]
     starts = [{s: k for k, (s, _) in enumerate(sent)} for sent in spans]
     ends = [{e: k for k, (_, e) in enumerate(sent)} for sent in spans]
 

@@ -1,13 +1,15 @@
 """PubTator: ``ID|t|title`` and ``ID|a|abstract`` lines, then tab-separated mention and relation lines.
 
-Mention lines are ``ID, start, end, text, type, ids`` with offsets into ``title + " " + abstract``.
-The ID column may be missing, empty or ``-`` (an unlinked mention); it may be composite (``3172,3651``, or
-with ``;``): the mention then refers to each component, which is what BioRED relations name. Relation
-lines are BioRED's ``ID, type, id1, id2, Novel|No`` or the CDR/CHR-style ``ID, type, id1, id2``; both are
+Mention lines are ``ID, start, end, text, type, ids[, parts]`` with offsets into ``title + " " + abstract``.
+The ID column may be missing or unlinked; how it names concepts (composite, alternative IDs) is the
+file's dialect (:mod:`ccre.data.formats.ids`), named or read from the file. The optional seventh column
+(BioCreative V CDR) gives the text of each concept of a composite mention, ``|``-joined. Relation lines
+are BioRED's ``ID, type, id1, id2, Novel|No`` or the CDR/CHR-style ``ID, type, id1, id2``; both are
 undirected.
 
-Limitations of the writer: a composite ID column is written in the order of the document's entities (the
-order in which IDs first appear), and an ID column written with ``;`` is written back with ``,``.
+The writer gives back each mention's ID column as read while it still names the mention's entities;
+otherwise (a document built in code or edited) it joins the entity IDs with the dialect's first composite
+separator, in the order of the document's entities.
 """
 
 from __future__ import annotations
@@ -19,15 +21,12 @@ from dataclasses import dataclass, field
 
 from ccre.data.documents import Document, Entity, Mention, Relation
 from ccre.data.formats._io import BOM, write_atomic
+from ccre.data.formats.ids import CID, DIALECTS, NOVELTY, SEVENTH_COLUMN, Dialect, DialectClues
 from ccre.data.formats.validate import Parsed, mention_problem, relation_problem
 from ccre.errors import FormatError
 
-UNLINKED = ("", "-")
-"""ID columns that link a mention to no concept."""
-
 _INT = re.compile(r"[0-9]+")
-_NAMESPACED = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*:\S")
-_UNLINKED_ID = re.compile(r"(-?):([0-9]+)-([0-9]+)")
+_UNLINKED_ID = re.compile(r"(.*):([0-9]+)-([0-9]+)")
 _NOVEL = {"Novel": True, "No": False}
 
 
@@ -40,58 +39,65 @@ def unlinked_id(raw: str, start: int, end: int) -> str:
     return f"{raw}:{start}-{end}"
 
 
-def kb_ids_of(entity_id: str) -> tuple[str, ...]:
-    """The KB IDs of one concept: ``|`` separates them only when every part has a namespace (``CHEBI:1``).
-
-    BioRED variant IDs such as ``c|INS|5382|C`` contain ``|`` too, and stay one ID.
-    """
-    parts = entity_id.split("|")
-    if len(parts) > 1 and all(_NAMESPACED.match(p) for p in parts):
-        return tuple(parts)
-    return (entity_id,)
-
-
 class EntityTable:
     """Builds a document's entities from its mentions' ID columns, in order of first appearance."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
         self.entities: list[Entity] = []
         self._index: dict[str, Entity] = {}
 
     def add(self, index: int, mention: Mention, column: str) -> str | None:
         """Attach mention ``index`` to each concept its ID column names; returns a problem or None."""
-        if column in UNLINKED:
-            ids, linked = [unlinked_id(column, mention.start, mention.end)], False
-        else:
-            ids, linked = re.split(r"[,;]", column), True
-            if any(not c for c in ids):
-                return f"ID column '{column}' has an empty component"
-        for entity_id in ids:
+        concepts = self.dialect.concepts(column)
+        if concepts is None:
+            concepts = [(unlinked_id(column, mention.start, mention.end), ())]
+        elif any(not part for c, alternatives in concepts for part in (c, *alternatives)):
+            return f"ID column '{column}' has an empty component"
+        for entity_id, kb_ids in concepts:
             entity = self._index.get(entity_id)
             if entity is None:
-                kb_ids = kb_ids_of(entity_id) if linked else ()
                 entity = Entity(id=entity_id, type=mention.type, kb_ids=kb_ids, name=mention.text)
                 self._index[entity_id] = entity
                 self.entities.append(entity)
             if index not in entity.mentions:
                 entity.mentions.append(index)
+        if mention.parts and len(mention.parts) != len(concepts):
+            return (f"the seventh column names {len(mention.parts)} part(s) but the ID column '{column}' "
+                    f"{len(concepts)} concept(s) in the {self.dialect.name} dialect")
         return None
 
 
 def id_columns(doc: Document) -> list[str]:
-    """Per mention, the ID column to write: its entities' IDs joined by ``,``, or the raw unlinked value."""
+    """Per mention, the ID column to write: as read when it still names exactly the mention's entities,
+    else its entities' IDs joined by the dialect's composite separator (an unlinked entity: its raw value)."""
+    dialect = DIALECTS[doc.dialect]
     owners: list[list[Entity]] = [[] for _ in doc.mentions]
     for entity in doc.entities:
         for i in entity.mentions:
             owners[i].append(entity)
     columns = []
     for mention, ents in zip(doc.mentions, owners):
-        match = _UNLINKED_ID.fullmatch(ents[0].id) if len(ents) == 1 and not ents[0].kb_ids else None
-        if match and (int(match[2]), int(match[3])) == (mention.start, mention.end):
+        ids = [e.id for e in ents]
+        if mention.identifier is not None and sorted(_entity_ids(dialect, mention, mention.identifier)) == sorted(ids):
+            columns.append(mention.identifier)
+            continue
+        match = _UNLINKED_ID.fullmatch(ids[0]) if len(ents) == 1 and not ents[0].kb_ids else None
+        if match and match[1] in dialect.unlinked and (int(match[2]), int(match[3])) == (mention.start, mention.end):
             columns.append(match[1])
-        else:
-            columns.append(",".join(e.id for e in ents))
+            continue
+        bad = next((c for i in ids for c in dialect.composite if c in i), None)
+        if bad is not None:
+            raise FormatError(f"an entity id contains '{bad}', which the {dialect.name} dialect reads as a "
+                              "composite", doc_id=doc.id)
+        columns.append(dialect.composite[0].join(ids))
     return columns
+
+
+def _entity_ids(dialect: Dialect, mention: Mention, column: str) -> list[str]:
+    """The entity IDs that reading ``column`` gives ``mention``."""
+    concepts = dialect.concepts(column)
+    return [unlinked_id(column, mention.start, mention.end)] if concepts is None else [c for c, _ in concepts]
 
 
 @dataclass
@@ -107,16 +113,48 @@ class _Pending:
     errors: list[FormatError] = field(default_factory=list)
 
 
-def parse(path: str | os.PathLike[str]) -> Iterator[Parsed]:
-    """Read a PubTator file document by document; see :mod:`ccre.data.formats.validate` for what comes out."""
+def parse(path: str | os.PathLike[str], dialect: Dialect | None = None) -> Iterator[Parsed]:
+    """Read a PubTator file document by document in ``dialect`` (default: read from the file, a first pass
+    over its lines); see :mod:`ccre.data.formats.validate` for what comes out."""
     name = str(path)
+    if dialect is None:
+        with open(path, "rb") as handle:
+            dialect = detect_dialect(name, handle)
     with open(path, "rb") as handle:  # line by line: a large file is never held whole
-        yield from _parse_lines(name, handle)
+        yield from _parse_lines(name, handle, dialect)
 
 
-def _parse_lines(name: str, lines: Iterable[bytes]) -> Iterator[Parsed]:
+def detect_dialect(name: str, lines: Iterable[bytes]) -> Dialect:
+    """The ID dialect of the PubTator file ``name`` from the clues of its lines (:class:`DialectClues`)."""
+    clues = DialectClues(name)
+    doc_id = None
+    for lineno, raw in enumerate(lines, 1):
+        cols = raw.decode("utf-8", errors="replace").rstrip("\r\n").split("\t")
+        kind = _kind(cols, parts_column=True)
+        doc_id = cols[0] if kind else doc_id
+        if kind == "mention" and len(cols) >= 6:
+            clues.column(cols[5], lineno, None, doc_id)
+            if len(cols) == 7:
+                clues.clue(SEVENTH_COLUMN, lineno, None, doc_id, weak=True)
+        elif kind == "relation":
+            if len(cols) == 5 and cols[4] in _NOVEL:
+                clues.clue(NOVELTY, lineno, None, doc_id)
+            if cols[1] == "CID":
+                clues.clue(CID, lineno, None, doc_id)
+    return clues.resolve()
+
+
+def _kind(cols: list[str], *, parts_column: bool) -> str | None:
+    """What a tab-split annotation line is: ``mention`` (6, or 5 columns with integer offsets; 7 with
+    ``parts_column``), ``relation`` (5 or 4 columns otherwise) or None (a wrong number of columns)."""
+    if len(cols) == 6 or (len(cols) == 7 and parts_column) or (
+            len(cols) == 5 and _INT.fullmatch(cols[1]) and _INT.fullmatch(cols[2])):
+        return "mention"
+    return "relation" if len(cols) in (4, 5) else None
+
+
+def _parse_lines(name: str, lines: Iterable[bytes], dialect: Dialect) -> Iterator[Parsed]:
     """:func:`parse` over the raw lines of the file ``name``."""
-
     def error(reason: str, line: int, doc_id: str | None) -> FormatError:
         return FormatError(reason, path=name, line=line, doc_id=doc_id)
 
@@ -142,7 +180,7 @@ def _parse_lines(name: str, lines: Iterable[bytes]) -> Iterator[Parsed]:
             doc_id, body = line[:bar], line[bar + 3 :]
             if line[bar + 1] == "t":
                 if current is not None:
-                    yield _finish(current, error)
+                    yield _finish(current, error, dialect)
                 elif orphans:
                     yield Parsed(None, orphans)
                     orphans = []
@@ -159,9 +197,13 @@ def _parse_lines(name: str, lines: Iterable[bytes]) -> Iterator[Parsed]:
                 current.abstract = body
             continue
         cols = line.split("\t")
-        if len(cols) not in (4, 5, 6):
+        kind = _kind(cols, parts_column=dialect.parts_column)
+        if kind is None:
+            seventh = "" if dialect.parts_column or len(cols) != 7 else (
+                f" in the {dialect.name} dialect; a seventh column (composite parts) is CDR's: --dialect cdr")
             problem = error(
-                f"{len(cols)} tab-separated columns; expected 6 or 5 (mention) or 5 or 4 (relation)",
+                f"{len(cols)} tab-separated columns; expected {'7, ' if dialect.parts_column else ''}6 or 5 "
+                f"(mention) or 5 or 4 (relation){seventh}",
                 lineno,
                 current.id if current else None,
             )
@@ -172,14 +214,16 @@ def _parse_lines(name: str, lines: Iterable[bytes]) -> Iterator[Parsed]:
             current.errors.append(
                 error(f"line for document {cols[0]} inside document {current.id}", lineno, current.id)
             )
-        elif len(cols) == 6 or (len(cols) == 5 and _INT.fullmatch(cols[1]) and _INT.fullmatch(cols[2])):
+        elif kind == "mention":
             if not (_INT.fullmatch(cols[1]) and _INT.fullmatch(cols[2])):
                 current.errors.append(
                     error(f"mention offsets '{cols[1]}', '{cols[2]}' are not integers", lineno, current.id)
                 )
                 continue
-            mention = Mention(start=int(cols[1]), end=int(cols[2]), text=cols[3], type=cols[4])
-            current.mentions.append((lineno, mention, cols[5] if len(cols) == 6 else ""))
+            column = cols[5] if len(cols) >= 6 else ""
+            parts = tuple(cols[6].split("|")) if len(cols) == 7 else ()
+            mention = Mention(int(cols[1]), int(cols[2]), cols[3], cols[4], parts=parts, identifier=column)
+            current.mentions.append((lineno, mention, column))
         else:
             novel = None
             if len(cols) == 5:
@@ -192,18 +236,18 @@ def _parse_lines(name: str, lines: Iterable[bytes]) -> Iterator[Parsed]:
             relation = Relation(head=cols[2], tail=cols[3], type=cols[1], directed=False, novel=novel)
             current.relations.append((lineno, relation))
     if current is not None:
-        yield _finish(current, error)
+        yield _finish(current, error, dialect)
     elif orphans:
         yield Parsed(None, orphans)
 
 
-def _finish(pending: _Pending, error: Callable[[str, int, str | None], FormatError]) -> Parsed:
+def _finish(pending: _Pending, error: Callable[[str, int, str | None], FormatError], dialect: Dialect) -> Parsed:
     """Check a fully read document against its text and turn it into a Parsed."""
     text = pending.title + " " + (pending.abstract or "")
     errors = pending.errors
     if not text.strip():
         errors.append(error("document has no text", pending.line, pending.id))
-    table = EntityTable()
+    table = EntityTable(dialect)
     mentions = []
     for lineno, mention, column in pending.mentions:
         id_problem = table.add(len(mentions), mention, column)  # even for a bad span: no follow-on errors
@@ -225,6 +269,7 @@ def _finish(pending: _Pending, error: Callable[[str, int, str | None], FormatErr
         entities=table.entities,
         relations=[rel for _, rel in pending.relations],
         title=pending.title,
+        dialect=dialect.name,
     )
     return Parsed(doc)
 
@@ -254,12 +299,10 @@ def dumps(docs: Iterable[Document]) -> str:
         doc_id = _field(doc.id, "document id", doc)
         if "|" in doc.id:
             raise FormatError("document id contains '|', which PubTator reads as a separator", doc_id=doc.id)
-        if any(c in e.id for e in doc.entities for c in ",;"):
-            raise FormatError("an entity id contains ',' or ';', which PubTator reads as a composite", doc_id=doc.id)
         title, abstract = split_title(doc)
         out.append(f"{doc_id}|t|{_field(title, 'title', doc)}\n{doc_id}|a|{_field(abstract, 'abstract', doc)}\n")
         for m, column in zip(doc.mentions, id_columns(doc)):
-            fields = [doc_id, str(m.start), str(m.end), m.text, m.type, column]
+            fields = [doc_id, str(m.start), str(m.end), m.text, m.type, column, *(["|".join(m.parts)] if m.parts else [])]
             out.append("\t".join(_field(f, "mention field", doc) for f in fields) + "\n")
         for r in doc.relations:
             fields = [doc_id, r.type, r.head, r.tail]
