@@ -42,13 +42,13 @@ def test_committed_e2e_figure_reproduces(dataset: str, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_committed_bench_cell_reproduces(tmp_path: Path) -> None:
-    """The cheapest committed study cell (BioRED, 4 documents, PLM+CE, seed 1) run again by ``ccre bench``
-    into a fresh results file gives the same metrics."""
+    """The cheapest committed cell of the study under today's defaults (BioRED, 4 documents, PLM+CE, seed 1;
+    ``benchmarks/study_dev.yaml``) run again by ``ccre bench`` into a fresh results file gives the same metrics."""
     from ccre.experiments.grid import Grid
     from ccre.experiments.records import read_results
     from ccre.experiments.runner import run_grid
 
-    study = RESULTS.parent / "study.jsonl"
+    study = RESULTS.parent / "study_dev.jsonl"
     key = "biored|4|plm+ce|1|sentence-transformers/all-MiniLM-L6-v2|44136fa355"
     committed = [r for r in read_results(study) if r.get("bench_key") == key] if study.exists() else []
     if not committed:
