@@ -407,7 +407,7 @@ def test_the_commit_of_a_line_leaves_its_results_folder_out(tmp_path: Path, monk
 
 def _tiny_real_grid(tmp_path: Path, test_docs: int, **fields) -> tuple[Grid, Path]:
     """A real BioRED grid small enough for a test (3 training documents, the first ``test_docs`` of BioRED
-    test, short windows) and its data directory; ``fields`` override the grid's (methods, seeds, epochs)."""
+    test, the first 3 of BioRED dev, short windows) and its data directory; ``fields`` override the grid's (methods, seeds, epochs)."""
     from formats_helpers import data_file
 
     from ccre.data.formats import read_documents, write_documents
@@ -415,9 +415,11 @@ def _tiny_real_grid(tmp_path: Path, test_docs: int, **fields) -> tuple[Grid, Pat
     train = data_file("biored/Train.PubTator")
     test = tmp_path / "test.pubtator"
     write_documents(read_documents(data_file("biored/Test.PubTator"))[:test_docs], test, "pubtator")
+    dev = tmp_path / "dev.pubtator"  # a few dev documents: the cell chooses its weights and cut-off on them
+    write_documents(read_documents(data_file("biored/Dev.PubTator"))[:3], dev, "pubtator")
     spec = {"name": "tiny", "dataset": "biored", "sizes": [3], "seeds": [1], "methods": ["plm+ce"], "epochs": 1,
             "overrides": {"encoder.max_length": 128, "encoder.window_overlap": 32, "train.batch_size": 3,
-                          "data.test": str(test)}}
+                          "data.test": str(test), "data.dev": str(dev)}}
     return Grid.parse({**spec, **fields}), train.parents[1]
 
 
