@@ -347,6 +347,15 @@ def test_without_costs_the_estimate_is_fitted_to_the_finished_cells(tmp_path: Pa
     (seed_2,) = [c for c in expand(grid) if c.seed == 2 and c.train_docs == 20 and c.method == "plm+ce"]
     assert estimate_seconds(grid, [seed_2], costs=costs).seconds == pytest.approx(260.0)
 
+    # a line from before fields moved out of the train section (objective, tau, ...) still counts, by its epochs
+    legacy = {**read_results(results)[0], "seed": 7}
+    legacy["config"] = {"train": {"epochs": 10, "batch_size": 4, "objective": "supcon", "tau": 0.1}}
+    with results.open("a") as f:
+        f.write(json.dumps(legacy) + "\n")
+    costs, source = bench_costs(grid, results)
+    assert "fitted to 9 finished cells" in source
+    assert costs.datasets["biored"].train_s_per_doc_epoch == pytest.approx(1.0)
+
 
 def test_cli_dry_run_and_report(tmp_path: Path) -> None:
     runner = CliRunner()

@@ -183,11 +183,13 @@ class Costs(_Model):
 
 def line_epochs(line: dict) -> int:
     """The finetuning epochs of a result line: as its config's train section plans them for its documents, else
-    its bench overrides' epochs, else the default plan's."""
+    its bench overrides' epochs, else the default plan's. Fields that an older line's train section holds and
+    today's :class:`TrainConfig` does not (they have moved to other sections) play no part in the plan."""
     train = (line.get("config") or {}).get("train")
     docs = int(line.get("train_docs") or 1)
     if train:
-        return TrainConfig.model_validate(train).epochs_for(docs)
+        known = {k: v for k, v in train.items() if k in TrainConfig.model_fields}
+        return TrainConfig.model_validate(known).epochs_for(docs)
     epochs = (line.get("overrides") or {}).get("train.epochs")
     return int(epochs) if epochs else TrainConfig().epochs_for(docs)
 
