@@ -130,6 +130,45 @@ def test_rerun_skips_finished_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(third.calls) == 8 and all(c.method != "probe" for c in third.calls)
 
 
+def test_a_line_made_under_other_defaults_does_not_count(tmp_path: Path) -> None:
+    """A line with a cell's key counts as that cell's only when its recorded config has the cell's settings:
+    today's defaults with the cell's overrides. The per-cell fields (size, seed, encoder path) are not settings;
+    a line from before ``settings_hash`` was recorded is judged by its config; one made under another default
+    (a different head learning rate) makes the cell run again, beside it."""
+    import copy
+
+    from ccre.experiments.grid import finished, pending_cells
+    from ccre.experiments.records import append_lines
+    from ccre.experiments.runner import cell_config
+
+    grid = Grid.parse({"name": "t", "dataset": "biored", "sizes": [4], "seeds": [1], "methods": ["plm+ce", "probe"],
+                       "probe_encoders": ["plm"]})
+    cell, probe = expand(grid)
+    today = cell_config(cell, "/somewhere/encoder").model_dump()
+    assert today["train"]["seed"] == 1 and today["data"]["train_docs"] == 4  # not the defaults: per-cell fields
+    legacy = {"bench_key": cell.key("plm+ce"), "config": today, "overrides": {}}
+    assert pending_cells([cell], finished([legacy])) == []
+    probe_config = {**cell_config(probe, "x").model_dump(), "probe": {"k": 5}}
+    probe_lines = [{"bench_key": k, "config": probe_config, "overrides": probe.overrides} for k in probe.keys]
+    assert pending_cells([probe], finished(probe_lines)) == []
+    older = copy.deepcopy(today)
+    older["train"]["head_lr"] = 1e-4
+    assert pending_cells([cell], finished([{**legacy, "config": older}])) == [cell]
+
+    results = tmp_path / "r.jsonl"
+    append_lines(results, [{**result_record(dataset="biored", train_docs=4, method="plm+ce", encoder="e", seed=1,
+                                            metrics=_metrics("biored", 0.5), wall_s=1.0, config=older, commit="a"),
+                            "bench_key": cell.key("plm+ce"), "overrides": {}}])
+    runner = FakeRunner()
+    summary = run_grid(Grid.parse({**grid.model_dump(exclude_none=True), "methods": ["plm+ce"]}), results,
+                       cell_runner=runner, log=_quiet)
+    assert summary.ran == 1 and runner.calls == [cell]
+    old, new = read_results(results)
+    assert old["bench_key"] == new["bench_key"] and new["settings_hash"] == cell.settings_hash
+    assert run_grid(Grid.parse({**grid.model_dump(exclude_none=True), "methods": ["plm+ce"]}), results,
+                    cell_runner=FakeRunner(), log=_quiet).ran == 0
+
+
 def test_kill_mid_grid_loses_only_the_cell_in_progress(tmp_path: Path) -> None:
     results = tmp_path / "r.jsonl"
     grid = _grid()

@@ -113,8 +113,8 @@ def bench(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ccre.experiments.grid import expand
-    from ccre.experiments.records import finished_keys
+    from ccre.experiments.grid import expand, finished, pending_cells
+    from ccre.experiments.records import read_results
     from ccre.experiments.runner import (
         BenchContext,
         _duration,
@@ -133,8 +133,7 @@ def bench(
     log = lambda message: console.print(message, highlight=False)  # noqa: E731
     if dry_run:
         cells = expand(spec)
-        done = finished_keys(results_path)
-        pending = [c for c in cells if not all(k in done for k in c.keys)]
+        pending = pending_cells(cells, finished(read_results(results_path)))
         for cell in pending:
             out.print(cell.label, highlight=False)
         costs, source = bench_costs(spec, results_path)

@@ -3,7 +3,8 @@
 A grid (:class:`Grid`, from a YAML/JSON file or from command-line options) expands into cells
 (:func:`expand`). Each finished cell appends its result line(s) to one JSONL file (the results convention of
 :func:`ccre.experiments.records.result_record`, plus the fields ``bench_key``, ``encoder_kind``, ``overrides``,
-``overrides_hash`` and ``grid``). A rerun reads that file and skips every cell whose ``bench_key`` is there, so
+``overrides_hash``, ``settings_hash`` and ``grid``). A rerun reads that file and skips every cell whose ``bench_key``
+is there with the cell's settings (:func:`pending_cells`: the same key under other defaults runs again), so
 a killed run loses at most the cell in progress, and of a finetuning cell only its epoch in progress (the
 rerun resumes the cell from the training state saved after each epoch in ``<work_dir>/cells/<hash>``).
 
@@ -317,6 +318,44 @@ def pretrain_key(config) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- cells
+#: the fields of a run's config that a cell sets for itself (its key names them): not part of its settings
+PER_CELL_FIELDS = {"data": ("dataset", "train", "test", "dev", "train_docs", "train_fraction"),
+                   "train": ("seed",), "encoder": ("name",), "objective": ("name",)}
+
+
+def settings_hash(config: dict[str, Any], overrides: dict[str, Any]) -> str:
+    """Hash of every setting a cell runs with: its run ``config`` (a :class:`CcreConfig` dump, as a result line
+    records it) less :data:`PER_CELL_FIELDS`, and the probe settings among its ``overrides``. Two runs with one
+    key (data set, size, method, seed, encoder, overrides) but different defaults have different hashes."""
+    kept: dict[str, Any] = {}
+    for section, fields in config.items():
+        if section == "probe":  # a probe line's own record of its probe settings; the overrides name them
+            continue
+        drop = PER_CELL_FIELDS.get(section, ())
+        kept[section] = {k: v for k, v in fields.items() if k not in drop} if isinstance(fields, dict) else fields
+    kept["probe"] = {k: v for k, v in overrides.items() if k.startswith("probe.")}
+    return short_hash(_json_value(kept), 10)
+
+
+def line_settings_hash(line: dict) -> str | None:
+    """The settings hash of a result line: the one ``ccre bench`` recorded, else computed from its config
+    (lines from before the field existed); ``None`` for a line without either."""
+    if isinstance(line.get("settings_hash"), str):
+        return line["settings_hash"]
+    config = line.get("config")
+    return settings_hash(config, line.get("overrides") or {}) if isinstance(config, dict) and config else None
+
+
+def finished(lines: Iterable[dict]) -> set[tuple[str, str | None]]:
+    """``(bench_key, settings hash)`` of every bench line among ``lines``."""
+    return {(line["bench_key"], line_settings_hash(line)) for line in lines if isinstance(line.get("bench_key"), str)}
+
+
+def pending_cells(cells: Iterable[Cell], done: set[tuple[str, str | None]]) -> list[Cell]:
+    """The ``cells`` that still have a line to make: a cell is done when every line it makes is in ``done``
+    (:func:`finished`) with its key and its settings (:attr:`Cell.settings_hash`); one whose lines were made
+    under other defaults runs again."""
+    return [c for c in cells if not all((k, c.settings_hash) in done for k in c.keys)]
 @dataclass(frozen=True)
 class Cell:
     """One unit of work: a finetuning run (one result line) or a probe call (three lines)."""
@@ -337,6 +376,13 @@ class Cell:
     @property
     def overrides_hash(self) -> str:
         return short_hash(self.overrides, 10)
+
+    @property
+    def settings_hash(self) -> str:
+        """:func:`settings_hash` of the cell: the defaults of :mod:`ccre.config` as they are now, with the
+        cell's overrides on top. A line made under other defaults is not this cell's, though its key is."""
+        run = {k: v for k, v in self.overrides.items() if not k.startswith("probe.")}
+        return settings_hash(CcreConfig().with_overrides(run).model_dump(), self.overrides)
 
     @property
     def objective(self) -> str | None:

@@ -78,10 +78,6 @@ def read_results(path: str | Path) -> list[dict]:
     return records
 
 
-def finished_keys(path: str | Path) -> set[str]:
-    return {r["bench_key"] for r in read_results(path) if isinstance(r.get("bench_key"), str)}
-
-
 def append_lines(path: str | Path, records: Sequence[dict]) -> None:
     """Append records as JSON lines in one write (a cell's lines land together), flushed to disk. A torn last
     line left by a killed writer is terminated first, so it cannot swallow the new line."""

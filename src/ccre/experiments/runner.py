@@ -23,14 +23,15 @@ from ccre.experiments.grid import (
     Costs,
     Grid,
     expand,
+    finished,
     fit_costs,
+    pending_cells,
     pretrain_config,
     pretrain_key,
     short_hash,
 )
 from ccre.experiments.records import (
     append_lines,
-    finished_keys,
     headline_figures,
     read_results,
 )
@@ -316,12 +317,12 @@ def run_grid(
 
     ctx = context or BenchContext(grid=grid, log=log)
     cells = expand(grid)
-    done = finished_keys(results)
-    pending = [c for c in cells if not all(k in done for k in c.keys)]
+    earlier = read_results(results)
+    done = finished(earlier)
+    pending = pending_cells(cells, done)
     skipped = len(cells) - len(pending)
     if grid.pretrained and any(c.encoder_kind == "mtb" for c in pending):
         check_pretrained(grid)  # before any cell runs, not after the plain encoder's cells
-    earlier = read_results(results)
     costs, source = bench_costs(grid, results, earlier)
     log(f"{grid.name}: {len(cells)} cells, {skipped} already in {results}, {len(pending)} to run "
         f"(estimated {estimate_seconds(grid, pending, costs=costs, pretraining=False)}, pretraining excluded; "
@@ -345,12 +346,12 @@ def run_grid(
             record.update(
                 dataset=cell.dataset, method=method, seed=cell.seed, bench_key=cell.key(method),
                 encoder_kind=cell.encoder_kind, overrides=cell.overrides, overrides_hash=cell.overrides_hash,
-                grid=grid.name,
+                settings_hash=cell.settings_hash, grid=grid.name,
             )
-            if record["bench_key"] not in done:
+            if (record["bench_key"], cell.settings_hash) not in done:
                 lines.append(record)
         append_lines(results, lines)
-        done.update(r["bench_key"] for r in lines)
+        done.update((r["bench_key"], r["settings_hash"]) for r in lines)
         written.extend(lines)
         # the rate comes from the cells' own times: a first cell that also built a pretrained encoder
         # (``wall``) would otherwise inflate every later ETA; a resumed cell's time covers only part of it

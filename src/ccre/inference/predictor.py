@@ -132,12 +132,14 @@ class Predictor:
         self.explain_k = explain_k
         self.pair_chunk = pair_chunk
 
-    def predict(self, docs: Sequence[Document], show_progress: bool = False) -> list[list[PredictedRelation]]:
+    def predict(self, docs: Sequence[Document], show_progress: bool = False,
+                encoded: Sequence[EncodedDocument] | None = None) -> list[list[PredictedRelation]]:
         """Predicted relations of each document, in the order given. Documents with fewer than two
-        entities have no candidate pair and get no prediction."""
+        entities have no candidate pair and get no prediction. ``encoded``: the documents as the model's
+        document encoder encodes them, when the caller already has them (scoring the same documents again)."""
         results: list[list[PredictedRelation]] = [[] for _ in docs]
-        encoder = self.model.document_encoder
-        encoded = [encoder.encode(d, self.model.space) for d in docs]
+        if encoded is None:
+            encoded = [self.model.document_encoder.encode(d, self.model.space) for d in docs]
         todo = sorted((i for i, e in enumerate(encoded) if len(e.pairs)), key=lambda i: len(encoded[i]))
         with progress_bar(show_progress) as progress, torch.inference_mode():
             task = progress.add_task("predicting", total=len(todo))

@@ -10,6 +10,8 @@ import torch
 
 from ccre.data.documents import Document
 from ccre.data.labels import fact_pair, gold_facts
+from ccre.encoding.markers import EncodedDocument
+from ccre.evaluation.counts import precision_recall_f1
 from ccre.inference.predictor import Predictor
 from ccre.inference.threshold import best_cutoff
 from ccre.modeling.embedding import embed_encoded
@@ -17,12 +19,21 @@ from ccre.modeling.relation_model import RelationModel
 from ccre.objectives.cross_entropy import relation_odds
 
 
-def choose_na_threshold(model: RelationModel, dev: Sequence[Document]) -> tuple[float, float, float]:
+def encode_dev(model: RelationModel, dev: Sequence[Document]) -> list[EncodedDocument]:
+    """The ``dev`` documents as ``model`` encodes them for scoring (they depend on its tokenizer, markers and
+    label space, not on its weights: a run that scores dev documents repeatedly encodes them once)."""
+    return [model.document_encoder.encode(d, model.space) for d in dev]
+
+
+def choose_na_threshold(
+    model: RelationModel, dev: Sequence[Document], encoded: Sequence[EncodedDocument] | None = None
+) -> tuple[float, float, float]:
     """``(theta, dev F1, dev F1 of the argmax)``: the cut-off on ``P(r) / (P(r) + P(no-relation))`` (``r`` each
     pair's most probable relation) with the best pair+type micro F1 on the labelled ``dev`` documents, and the dev
     F1 of the plain most-probable-class decision it is compared with (which predicts where the ratio exceeds
-    1/2)."""
-    encoded = [model.document_encoder.encode(d, model.space) for d in dev]
+    1/2). ``encoded``: the documents by :func:`encode_dev`, when the caller has them."""
+    if encoded is None:
+        encoded = encode_dev(model, dev)
     h = embed_encoded(model, encoded)
     with torch.inference_mode():
         best, ratio = relation_odds(model.objective.scores(h.to(model.device)))
@@ -36,16 +47,17 @@ def choose_na_threshold(model: RelationModel, dev: Sequence[Document]) -> tuple[
             row += 1
     theta, f1 = best_cutoff(ratio, hits, len(gold))
     argmax = ratio > 0.5
-    return theta, f1, float(2 * hits[argmax].sum() / (argmax.sum() + len(gold)))
+    return theta, f1, precision_recall_f1(int(hits[argmax].sum()), int(argmax.sum()), len(gold))[2]
 
 
-def dev_f1(model: RelationModel, dev: Sequence[Document], *, cutoff: bool) -> float:
+def dev_f1(model: RelationModel, dev: Sequence[Document], *, cutoff: bool,
+           encoded: Sequence[EncodedDocument] | None = None) -> float:
     """Pair+type micro F1 of ``model`` on the labelled ``dev`` documents: with ``cutoff`` (a single-label CE model
     whose cut-off will be chosen on dev) at its best cut-off (:func:`choose_na_threshold`), else by the model's
-    own decisions."""
+    own decisions. ``encoded``: the documents by :func:`encode_dev`, when the caller has them."""
     if cutoff:
-        return choose_na_threshold(model, dev)[1]
-    predictions = Predictor(model).predict(dev)
+        return choose_na_threshold(model, dev, encoded)[1]
+    predictions = Predictor(model).predict(dev, encoded=encoded)
     gold = gold_facts(dev)
     found = {(d, fact_pair(p.head, p.tail, p.directed), p.type) for d, preds in enumerate(predictions) for p in preds}
-    return 2 * len(found & gold) / (len(found) + len(gold)) if gold or found else 0.0
+    return precision_recall_f1(len(found & gold), len(found), len(gold))[2]

@@ -31,7 +31,7 @@ from ccre.data.documents import Document
 from ccre.data.labels import LabelSpace
 from ccre.encoding.markers import EncodedDocument
 from ccre.errors import CcreError, ConfigError
-from ccre.inference.selection import dev_f1
+from ccre.inference.selection import dev_f1, encode_dev
 from ccre.modeling.embedding import build_memory
 from ccre.modeling.relation_model import RelationModel
 from ccre.objectives.base import ClassifierObjective
@@ -138,6 +138,7 @@ class _Finetuning(TrainingTask[list[int]]):
         self.first_pair = np.concatenate([[0], np.cumsum([len(e.pairs) for e in encoded])])
         self.total_steps, self.dev, self.eval_every, self.cutoff = total_steps, dev, eval_every, cutoff
         self.selection = DevSelection() if dev is not None and eval_every is not None else None
+        self.dev_encoded = None if self.selection is None else encode_dev(model, dev)
         self.best_weights: dict[str, torch.Tensor] | None = None
 
     def start_epoch(self, epoch: int) -> None:
@@ -169,7 +170,7 @@ class _Finetuning(TrainingTask[list[int]]):
         model, memory = self.model, self.model.memory
         if model.objective.uses_memory:
             model.set_memory(build_memory(model, self.docs, self.encoded))
-        f1 = dev_f1(model, self.dev, cutoff=self.cutoff)  # every process: the same weights, the same choice
+        f1 = dev_f1(model, self.dev, cutoff=self.cutoff, encoded=self.dev_encoded)  # every process: the same choice
         model.set_memory(memory)
         model.train()
         return f1
