@@ -129,6 +129,8 @@ def test_training_keeps_the_weights_that_scored_best_on_dev(tmp_path: Path) -> N
     model = RelationModel.from_pretrained(tmp_path / "m")  # the saved weights are the selected step's
     dev = read_documents(files["dev"])
     assert dev_f1(model, dev, cutoff=False) == pytest.approx(line["selected_dev_f1"], abs=1e-6)
+    run = json.loads((tmp_path / "m" / "run.json").read_text())  # the model folder says what dev chose too
+    assert run["selected_step"] == line["selected_step"] and run["dev_curve"] == curve
 
 
 def test_without_dev_documents_the_last_weights_are_kept(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -173,7 +173,7 @@ def train_and_evaluate(
         return None
     selected = _choose_on_dev(config, model, dev_docs)
     if output is not None:
-        model.save_pretrained(output, run=run)
+        model.save_pretrained(output, run={**run, **selected, **(model.selection or {})})
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
     test_docs = _read_test(config, test_path, train_docs, lenient)
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
