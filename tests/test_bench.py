@@ -152,7 +152,7 @@ def test_a_line_made_under_other_defaults_does_not_count(tmp_path: Path) -> None
     probe_lines = [{"bench_key": k, "config": probe_config, "overrides": probe.overrides} for k in probe.keys]
     assert pending_cells([probe], finished(probe_lines)) == []
     older = copy.deepcopy(today)
-    older["train"]["head_lr"] = 1e-4
+    older["train"]["head_lr"] = 10 * today["train"]["head_lr"]
     assert pending_cells([cell], finished([{**legacy, "config": older}])) == [cell]
 
     results = tmp_path / "r.jsonl"

@@ -127,7 +127,7 @@ class TrainConfig(_Section):
         "and keep the weights that scored best (pair+type F1; CE with na_threshold_on_dev at its best cut-off)")
     batch_size: int = Field(4, ge=1, description="documents per step")
     lr: float = Field(5e-5, gt=0, description="learning rate of the encoder")
-    head_lr: float = Field(1e-3, gt=0, description="learning rate of the pair embedder and heads")
+    head_lr: float = Field(1e-4, gt=0, description="learning rate of the pair embedder and heads (chosen on BioRED dev)")
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     max_grad_norm: float = Field(1.0, gt=0)
