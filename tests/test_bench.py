@@ -137,7 +137,7 @@ def test_a_line_made_under_other_defaults_does_not_count(tmp_path: Path) -> None
     (a different head learning rate) makes the cell run again, beside it."""
     import copy
 
-    from ccre.experiments.grid import finished, pending_cells
+    from ccre.experiments.grid import finished, is_current, pending_cells
     from ccre.experiments.records import append_lines
     from ccre.experiments.runner import cell_config
 
@@ -154,6 +154,7 @@ def test_a_line_made_under_other_defaults_does_not_count(tmp_path: Path) -> None
     older = copy.deepcopy(today)
     older["train"]["head_lr"] = 10 * today["train"]["head_lr"]
     assert pending_cells([cell], finished([{**legacy, "config": older}])) == [cell]
+    assert is_current(legacy) and not is_current({**legacy, "config": older})  # how the report tells them apart
 
     results = tmp_path / "r.jsonl"
     append_lines(results, [{**result_record(dataset="biored", train_docs=4, method="plm+ce", encoder="e", seed=1,

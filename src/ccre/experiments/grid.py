@@ -337,6 +337,17 @@ def settings_hash(config: dict[str, Any], overrides: dict[str, Any]) -> str:
     return short_hash(_json_value(kept), 10)
 
 
+def current_settings_hash(overrides: dict[str, Any]) -> str:
+    """:func:`settings_hash` of a cell with ``overrides`` under the defaults of :mod:`ccre.config` as they are now."""
+    run = {k: v for k, v in overrides.items() if not k.startswith("probe.")}
+    return settings_hash(CcreConfig().with_overrides(run).model_dump(), overrides)
+
+
+def is_current(line: dict) -> bool:
+    """Whether a bench line was made under today's defaults (with its own overrides on top)."""
+    return line_settings_hash(line) == current_settings_hash(line.get("overrides") or {})
+
+
 def line_settings_hash(line: dict) -> str | None:
     """The settings hash of a result line: the one ``ccre bench`` recorded, else computed from its config
     (lines from before the field existed); ``None`` for a line without either."""
@@ -381,8 +392,7 @@ class Cell:
     def settings_hash(self) -> str:
         """:func:`settings_hash` of the cell: the defaults of :mod:`ccre.config` as they are now, with the
         cell's overrides on top. A line made under other defaults is not this cell's, though its key is."""
-        run = {k: v for k, v in self.overrides.items() if not k.startswith("probe.")}
-        return settings_hash(CcreConfig().with_overrides(run).model_dump(), self.overrides)
+        return current_settings_hash(self.overrides)
 
     @property
     def objective(self) -> str | None:
