@@ -386,6 +386,8 @@ def test_without_costs_the_estimate_is_fitted_to_the_finished_cells(tmp_path: Pa
     assert costs.datasets["biored"].probe_s == pytest.approx(5.0)
     (seed_2,) = [c for c in expand(grid) if c.seed == 2 and c.train_docs == 20 and c.method == "plm+ce"]
     assert estimate_seconds(grid, [seed_2], costs=costs).seconds == pytest.approx(260.0)
+    (prior,) = expand(Grid.parse({"name": "p", "dataset": "biored", "sizes": [20], "seeds": [1], "methods": ["prior"]}))
+    assert estimate_seconds(grid, [prior], costs=costs).seconds == 0.0  # a prior cell trains nothing
 
     # a line from before fields moved out of the train section (objective, tau, ...) still counts, by its epochs
     legacy = {**read_results(results)[0], "seed": 7}

@@ -414,7 +414,10 @@ class Cell:
 
     def cost_s(self, epochs: int, costs: Costs) -> float | None:
         """Estimated seconds of the cell by ``costs`` (``None`` where they do not price its data set and kind):
-        the ETA scales measured times by it."""
+        the ETA scales measured times by it. A ``prior`` cell trains nothing and reads no text: it costs nothing
+        beside the others."""
+        if self.method == "prior":
+            return 0.0
         known = costs.datasets.get(self.dataset)
         if known is None:
             return None
