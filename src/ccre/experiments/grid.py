@@ -33,6 +33,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -388,7 +389,7 @@ class Cell:
     def overrides_hash(self) -> str:
         return short_hash(self.overrides, 10)
 
-    @property
+    @cached_property
     def settings_hash(self) -> str:
         """:func:`settings_hash` of the cell: the defaults of :mod:`ccre.config` as they are now, with the
         cell's overrides on top. A line made under other defaults is not this cell's, though its key is."""

@@ -171,9 +171,9 @@ def train_and_evaluate(
     )
     if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
         return None
-    selected = _choose_on_dev(config, model, dev_docs)
+    selected = {**_choose_on_dev(config, model, dev_docs), **(model.selection or {})}  # what dev chose
     if output is not None:
-        model.save_pretrained(output, run={**run, **selected, **(model.selection or {})})
+        model.save_pretrained(output, run={**run, **selected})
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state
     test_docs = _read_test(config, test_path, train_docs, lenient)
     predictions = Predictor(model).predict(test_docs, show_progress=show_progress)
@@ -194,7 +194,6 @@ def train_and_evaluate(
         precision=model.resolved_precision,
         prior_metrics=floor,
         **selected,
-        **(model.selection or {}),
         **decision_margin(model),
     )
     if results is not None:
