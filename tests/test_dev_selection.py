@@ -128,7 +128,7 @@ def test_training_keeps_the_weights_that_scored_best_on_dev(tmp_path: Path) -> N
     assert line["selected_dev_f1"] == pytest.approx(scores.max(), abs=1e-6)
     model = RelationModel.from_pretrained(tmp_path / "m")  # the saved weights are the selected step's
     dev = read_documents(files["dev"])
-    assert dev_f1(model, dev, cutoff=False) == pytest.approx(line["selected_dev_f1"], abs=1e-6)
+    assert dev_f1(model, dev) == pytest.approx(line["selected_dev_f1"], abs=1e-6)
     run = json.loads((tmp_path / "m" / "run.json").read_text())  # the model folder says what dev chose too
     assert run["selected_step"] == line["selected_step"] and run["dev_curve"] == curve
 

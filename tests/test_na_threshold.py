@@ -76,6 +76,7 @@ def test_threshold_chosen_on_dev_gives_the_reported_dev_f1(tmp_path: Path) -> No
     assert model.objective.na_threshold == pytest.approx(line["na_threshold"], abs=1e-6)  # saved with the model
     f1 = score_predictions(dev, Predictor(model).predict(dev), "biored")["type"]["f1"]
     assert f1 == pytest.approx(line["na_threshold_dev_f1"], abs=1e-6)
+    assert line["selected_dev_f1"] == line["na_threshold_dev_f1"]  # chosen with the kept weights, in one pass
     model.objective.na_threshold = None  # the plain argmax, which the search is compared with
     argmax = score_predictions(dev, Predictor(model).predict(dev), "biored")["type"]["f1"]
     assert argmax == pytest.approx(line["argmax_dev_f1"], abs=1e-6) and line["na_threshold_dev_f1"] >= argmax

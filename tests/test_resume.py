@@ -1,5 +1,5 @@
-"""Kill a training run mid-way, resume it, and end exactly where an uninterrupted run ends; the same
-seed and configuration give identical metrics."""
+"""Kill a training run mid-way, resume it, and end exactly where an uninterrupted run ends (the weights and
+no-relation cut-off kept by dev F1 included); the same seed and configuration give identical metrics."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _train(files: dict[str, Path], out: Path, *extra: str) -> subprocess.CompletedProcess:
     cmd = _ccre("train", "--config", str(files["config"]), "--train", str(files["train"]), "--test",
-                str(files["test"]), "--output", str(out), "--no-progress", "--json", *extra)
+                str(files["test"]), "--dev", str(files["test"]), "--output", str(out), "--no-progress", "--json",
+                *extra)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
@@ -51,7 +52,7 @@ def straight(files: dict[str, Path]) -> subprocess.CompletedProcess:
 def test_killed_run_resumes_to_the_same_state(files: dict[str, Path], straight: subprocess.CompletedProcess) -> None:
     out = files["dir"] / "killed"
     cmd = _ccre("train", "--config", str(files["config"]), "--train", str(files["train"]), "--test",
-                str(files["test"]), "--output", str(out), "--no-progress")
+                str(files["test"]), "--dev", str(files["test"]), "--output", str(out), "--no-progress")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / "train_state.pt"
     deadline = time.time() + 300
@@ -67,6 +68,9 @@ def test_killed_run_resumes_to_the_same_state(files: dict[str, Path], straight: 
     resumed = _train(files, out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout) == json.loads(straight.stdout)
+    chosen = [{k: v for k, v in json.loads((d / "run.json").read_text()).items() if k.startswith(("na_", "selected"))}
+              for d in (files["dir"] / "straight", out)]
+    assert chosen[0] == chosen[1] and {"na_threshold", "selected_step"} <= chosen[0].keys()
     a, b = load_file(files["dir"] / "straight" / "heads.safetensors"), load_file(out / "heads.safetensors")
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     ea = load_file(files["dir"] / "straight" / "encoder" / "model.safetensors")

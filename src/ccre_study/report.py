@@ -32,6 +32,7 @@ from ccre.experiments.report import (
     aggregate,
     load_records,
     markdown_table,
+    pct,
     relative_path,
     resumed_footnote,
     wall_table,
@@ -51,9 +52,8 @@ def variants_table(rows: list[Row]) -> str:
              "|---|---:|---|---|---|---:|---:|---:|"]
     for r in rows:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(r.overrides.items()) if k != "train.epochs") or "defaults"
-        f1 = f"{100 * r.mean['F1']:.2f}" + (f" ± {100 * r.std['F1']:.2f}" if r.std.get("F1") is not None else "")
-        lines.append(f"| {r.dataset} | {r.train_docs} | {r.name} | {settings} | {r.start} | {f1} | {r.n} | "
-                     f"{r.wall_min} |")
+        lines.append(f"| {r.dataset} | {r.train_docs} | {r.name} | {settings} | {r.start} | "
+                     f"{pct(r.mean['F1'], r.std.get('F1'))} | {r.n} | {r.wall_min} |")
     footnote = resumed_footnote(rows)
     return "\n".join(lines) + "\n" + (f"\n{footnote}" if footnote else "")
 
@@ -68,10 +68,8 @@ def floor_table(rows: list[Row]) -> str:
         floor = priors.get((r.dataset, r.train_docs))
         if r.method == "prior" or floor is None:
             continue
-        f1 = f"{100 * r.mean['F1']:.2f}" + (f" ± {100 * r.std['F1']:.2f}" if r.std.get("F1") is not None else "")
-        floor_f1 = f"{100 * floor.mean['F1']:.2f}" + (
-            f" ± {100 * floor.std['F1']:.2f}" if floor.std.get("F1") is not None else "")
-        lines.append(f"| {r.dataset} | {r.train_docs} | {r.label} | {f1} | {floor_f1} | "
+        lines.append(f"| {r.dataset} | {r.train_docs} | {r.label} | {pct(r.mean['F1'], r.std.get('F1'))} | "
+                     f"{pct(floor.mean['F1'], floor.std.get('F1'))} | "
                      f"{100 * (r.mean['F1'] - floor.mean['F1']):+.2f} | {r.n} |")
     return "\n".join(lines) + "\n"
 

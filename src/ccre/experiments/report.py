@@ -158,7 +158,8 @@ def _row_order(row: Row) -> tuple:
     return _method_rank(row.method), row.encoder_kind != "plm", row.encoder_kind, row.variant
 
 
-def _pct(mean: float, std: float | None) -> str:
+def pct(mean: float, std: float | None) -> str:
+    """A fraction as a percentage with two decimals, ``± std`` after it when there is one."""
     return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
 
 
@@ -173,7 +174,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
         parts.append("| train docs | method | " + " | ".join(names) + " | seeds |")
         parts.append("|---:|---|" + "---:|" * len(names) + "---:|")
         for r in mine:
-            cells = [_pct(r.mean[n], r.std[n]) if n in r.mean else "" for n in names]
+            cells = [pct(r.mean[n], r.std[n]) if n in r.mean else "" for n in names]
             parts.append(f"| {r.train_docs} | {r.label} | " + " | ".join(cells) + f" | {r.n} |")
         parts.append("")
     return "\n".join(parts)

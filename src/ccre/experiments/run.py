@@ -116,14 +116,11 @@ def decision_margin(model: RelationModel) -> dict[str, float]:
 
 def _choose_on_dev(config: CcreConfig, model: RelationModel, dev: list[Document] | None) -> dict[str, float]:
     """With ``train.na_threshold_on_dev`` and a single-label CE model: its no-relation cut-off chosen on the dev
-    documents and set in the model (saved with it); returns what the result line records."""
-    if not cutoff_applies(config, model.space) or dev is None:
+    documents and set in the model (saved with it); returns what the result line records. A run that kept its
+    weights by dev F1 chose the cut-off with them (it is in ``model.selection``)."""
+    if not cutoff_applies(config, model.space) or dev is None or "na_threshold" in (model.selection or {}):
         return {}
-    theta, f1, argmax_f1 = choose_na_threshold(model, dev)
-    model.objective.na_threshold = theta
-    model.config = model.config.with_overrides({"inference.na_threshold": theta})
-    return {"na_threshold": round(theta, 6), "na_threshold_dev_f1": round(f1, 6),
-            "argmax_dev_f1": round(argmax_f1, 6)}
+    return choose_na_threshold(model, dev).apply(model)
 
 
 def _warn_without_dev(config: CcreConfig) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from ccre.data.documents import Document
 from ccre.data.labels import LabelSpace
 from ccre.encoding.markers import EncodedDocument
 from ccre.errors import CcreError, ConfigError
-from ccre.inference.selection import dev_f1, encode_dev
+from ccre.inference.selection import DevCutoff, choose_na_threshold, dev_f1, encode_dev
 from ccre.modeling.embedding import build_memory
 from ccre.modeling.relation_model import RelationModel
 from ccre.objectives.base import ClassifierObjective
@@ -111,11 +111,13 @@ def training_plan(lengths: Sequence[int], batch_size: int, epochs: int, seed: in
 @dataclass
 class DevSelection:
     """How a run chose its weights on dev: the dev F1 after each evaluated number of steps (0: the starting
-    weights) and the step whose weights it kept."""
+    weights), the step whose weights it kept and, for a model scored at its best no-relation cut-off, that
+    cut-off (the kept weights' own, set in the model with them)."""
 
     curve: list[tuple[int, float]] = field(default_factory=list)
     best_step: int = 0
     best_f1: float = -1.0
+    cutoff: DevCutoff | None = None
 
     def record(self) -> dict[str, object]:
         """The fields a result line records."""
@@ -156,39 +158,49 @@ class _Finetuning(TrainingTask[list[int]]):
 
     def evaluate(self, done: int) -> None:
         """Score the dev documents after ``done`` steps (0: the starting weights) and keep the weights if best."""
-        f1 = self._score_dev()
+        f1, cutoff = self._score_dev()
         self.selection.curve.append((done, f1))
         if f1 > self.selection.best_f1:
-            self.selection.best_step, self.selection.best_f1 = done, f1
+            self.selection.best_step, self.selection.best_f1, self.selection.cutoff = done, f1, cutoff
             self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         logger.info("step %d: dev pair+type F1 %.2f (best %.2f at step %d)", done, 100 * f1,
                     100 * self.selection.best_f1, self.selection.best_step)
 
-    def _score_dev(self) -> float:
-        """The dev F1 of the current weights (a contrastive model against a memory embedded by them; the
-        training memory is put back after) with the model back in training mode after."""
+    def _score_dev(self) -> tuple[float, DevCutoff | None]:
+        """The dev F1 of the current weights, at their best no-relation cut-off (returned too) when the run
+        chooses one; a contrastive model is scored against a memory embedded by them (the training memory is
+        put back after), and the model is back in training mode after. Every process makes the same choice."""
         model, memory = self.model, self.model.memory
         if model.objective.uses_memory:
             model.set_memory(build_memory(model, self.docs, self.encoded))
-        f1 = dev_f1(model, self.dev, cutoff=self.cutoff, encoded=self.dev_encoded)  # every process: the same choice
+        cutoff = choose_na_threshold(model, self.dev, self.dev_encoded) if self.cutoff else None
+        f1 = dev_f1(model, self.dev, self.dev_encoded) if cutoff is None else cutoff.f1
         model.set_memory(memory)
         model.train()
-        return f1
+        return f1, cutoff
 
     def keep_best(self) -> None:
         """Load the weights that scored best on dev (when dev documents were scored)."""
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
-        self.model.selection = None if self.selection is None else self.selection.record()
+        if self.selection is None:
+            self.model.selection = None
+            return
+        cutoff = self.selection.cutoff
+        self.model.selection = {**self.selection.record(), **({} if cutoff is None else cutoff.apply(self.model))}
 
     def state(self) -> dict[str, object] | None:
         if self.selection is None:
             return None
+        cutoff = self.selection.cutoff
         return {"curve": self.selection.curve, "best_step": self.selection.best_step,
-                "best_f1": self.selection.best_f1, "best_weights": self.best_weights}
+                "best_f1": self.selection.best_f1, "best_weights": self.best_weights,
+                "cutoff": None if cutoff is None else asdict(cutoff)}
 
     def load_state(self, state: dict[str, object]) -> None:
-        self.selection = DevSelection([tuple(c) for c in state["curve"]], state["best_step"], state["best_f1"])
+        cutoff = state.get("cutoff")
+        self.selection = DevSelection([tuple(c) for c in state["curve"]], state["best_step"], state["best_f1"],
+                                      None if cutoff is None else DevCutoff(**cutoff))
         self.best_weights = state["best_weights"]
 
 
