@@ -49,7 +49,8 @@ def choose_na_threshold(
 ) -> DevCutoff:
     """The cut-off on ``P(r) / (P(r) + P(no-relation))`` (``r`` each pair's most probable relation) with the best
     pair+type micro F1 on the labelled ``dev`` documents, beside the dev F1 of the plain most-probable-class
-    decision it is compared with (which predicts where the ratio exceeds 1/2). ``encoded``: the documents by :func:`encode_dev`, when the caller has them."""
+    decision it is compared with (which predicts where the ratio exceeds 1/2). ``encoded``: the documents by
+    :func:`encode_dev`, when the caller has them."""
     if encoded is None:
         encoded = encode_dev(model, dev)
     h = embed_encoded(model, encoded)
