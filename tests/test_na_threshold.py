@@ -1,6 +1,6 @@
 """The no-relation cut-off of single-label CE models, chosen on dev (ccre.inference.selection): the cut-off
-search against a brute-force loop, the decision rule by hand, and a trained model whose chosen cut-off gives,
-through the metric, the dev F1 the search reported."""
+search against a brute-force loop, the decision rule by hand, and trained models (with and without a dev-chosen
+checkpoint) whose chosen cut-off gives, through the metric, the dev F1 the search reported."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ import torch
 from typer.testing import CliRunner
 
 from ccre.cli import app
+from ccre.data.documents import Document
+from ccre.data.formats import read_documents, write_documents
+from ccre.evaluation.scoring import score_predictions
+from ccre.inference.predictor import Predictor
+from ccre.inference.selection import choose_na_threshold
 from ccre.inference.threshold import best_cutoff
+from ccre.modeling.relation_model import RelationModel
 from ccre.objectives.cross_entropy import CrossEntropyObjective
 from formats_helpers import data_file
 
@@ -52,12 +58,9 @@ def test_decision_rule_by_hand() -> None:
     assert ce.decide(scores).nonzero().tolist() == [[0, 1], [1, 2]]
 
 
-def test_threshold_chosen_on_dev_gives_the_reported_dev_f1(tmp_path: Path) -> None:
-    from ccre.data.formats import read_documents, write_documents
-    from ccre.evaluation.scoring import score_predictions
-    from ccre.inference.predictor import Predictor
-    from ccre.modeling.relation_model import RelationModel
-
+def _train_with_dev(tmp_path: Path, *overrides: str) -> tuple[dict, RelationModel, list[Document]]:
+    """A CE model trained on 3 BioRED documents with 6 dev documents and ``train.na_threshold_on_dev``, saved:
+    its result line, the saved model and the dev documents."""
     docs = read_documents(data_file("biored/Train.PubTator"))
     dev = read_documents(data_file("biored/Dev.PubTator"))[:6]
     files = {}
@@ -65,14 +68,18 @@ def test_threshold_chosen_on_dev_gives_the_reported_dev_f1(tmp_path: Path) -> No
         files[name] = tmp_path / f"{name}.pubtator"
         write_documents(part, files[name], "pubtator")
     results = tmp_path / "r.jsonl"
+    sets = [arg for o in ("encoder.max_length=64", "encoder.window_overlap=16", "train.na_threshold_on_dev=true",
+                          *overrides) for arg in ("--set", o)]
     result = CliRunner().invoke(app, [
         "train", "--train", str(files["train"]), "--test", str(files["test"]), "--dev", str(files["dev"]),
-        "--train-docs", "3", "--epochs", "2", "--set", "encoder.max_length=64", "--set", "encoder.window_overlap=16",
-        "--set", "train.na_threshold_on_dev=true", "--output", str(tmp_path / "m"), "--results", str(results),
+        "--train-docs", "3", "--epochs", "2", *sets, "--output", str(tmp_path / "m"), "--results", str(results),
         "--no-progress"])
     assert result.exit_code == 0, result.output
-    line = json.loads(results.read_text())
-    model = RelationModel.from_pretrained(tmp_path / "m")
+    return json.loads(results.read_text()), RelationModel.from_pretrained(tmp_path / "m"), dev
+
+
+def test_threshold_chosen_on_dev_gives_the_reported_dev_f1(tmp_path: Path) -> None:
+    line, model, dev = _train_with_dev(tmp_path)
     assert model.objective.na_threshold == pytest.approx(line["na_threshold"], abs=1e-6)  # saved with the model
     f1 = score_predictions(dev, Predictor(model).predict(dev), "biored")["type"]["f1"]
     assert f1 == pytest.approx(line["na_threshold_dev_f1"], abs=1e-6)
@@ -80,3 +87,16 @@ def test_threshold_chosen_on_dev_gives_the_reported_dev_f1(tmp_path: Path) -> No
     model.objective.na_threshold = None  # the plain argmax, which the search is compared with
     argmax = score_predictions(dev, Predictor(model).predict(dev), "biored")["type"]["f1"]
     assert argmax == pytest.approx(line["argmax_dev_f1"], abs=1e-6) and line["na_threshold_dev_f1"] >= argmax
+
+
+def test_without_weight_selection_the_last_weights_get_their_cut_off(tmp_path: Path) -> None:
+    """``train.eval_every=null``: no checkpoint is chosen on dev, yet the trainer still chooses the cut-off on dev
+    for the weights it returns, saves it and reports it; the search run again on the saved model agrees."""
+    line, model, dev = _train_with_dev(tmp_path, "train.eval_every=null")
+    assert "selected_dev_f1" not in line  # the last weights, not a dev-chosen checkpoint
+    again = choose_na_threshold(model, dev)
+    assert model.objective.na_threshold == pytest.approx(line["na_threshold"], abs=1e-6)
+    assert again.theta == pytest.approx(line["na_threshold"], abs=1e-6)
+    assert again.f1 == pytest.approx(line["na_threshold_dev_f1"], abs=1e-6)
+    f1 = score_predictions(dev, Predictor(model).predict(dev), "biored")["type"]["f1"]
+    assert f1 == pytest.approx(line["na_threshold_dev_f1"], abs=1e-6)

@@ -23,11 +23,10 @@ from ccre.errors import ConfigError
 from ccre.evaluation.scoring import scheme_for_format, score_predictions
 from ccre.experiments.records import result_record
 from ccre.inference.predictor import PredictedRelation, Predictor
-from ccre.inference.selection import choose_na_threshold
 from ccre.modeling.checkpoint import is_pretrained_encoder
 from ccre.modeling.prior import TypePairPrior
 from ccre.modeling.relation_model import RelationModel
-from ccre.training.finetune import STATE_FILE, cutoff_applies, train_model
+from ccre.training.finetune import STATE_FILE, train_model
 from ccre.utils.distributed import is_main_process
 from ccre.utils.io import append_jsonl
 from ccre.utils.runtime import Precision, git_commit
@@ -114,15 +113,6 @@ def decision_margin(model: RelationModel) -> dict[str, float]:
     return {} if margin is None else {"na_margin": round(float(margin), 6)}
 
 
-def _choose_on_dev(config: CcreConfig, model: RelationModel, dev: list[Document] | None) -> dict[str, float]:
-    """With ``train.na_threshold_on_dev`` and a single-label CE model: its no-relation cut-off chosen on the dev
-    documents and set in the model (saved with it); returns what the result line records. A run that kept its
-    weights by dev F1 chose the cut-off with them (it is in ``model.selection``)."""
-    if not cutoff_applies(config, model.space) or dev is None or "na_threshold" in (model.selection or {}):
-        return {}
-    return choose_na_threshold(model, dev).apply(model)
-
-
 def _warn_without_dev(config: CcreConfig) -> None:
     """What is not chosen when a run has no dev documents (settings that choose on dev then do nothing)."""
     unchosen = [what for what, on in (("the no-relation cut-off (train.na_threshold_on_dev)",
@@ -168,7 +158,7 @@ def train_and_evaluate(
     )
     if not is_main_process():  # under `accelerate launch` the main process saves, evaluates and reports
         return None
-    selected = {**_choose_on_dev(config, model, dev_docs), **(model.selection or {})}  # what dev chose
+    selected = model.selection or {}  # what dev chose
     if output is not None:
         model.save_pretrained(output, run={**run, **selected})
         (Path(output) / STATE_FILE).unlink(missing_ok=True)  # the checkpoint supersedes the training state

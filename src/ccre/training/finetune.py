@@ -231,7 +231,8 @@ def train_model(
 
     With ``dev`` documents and ``train.eval_every``, the returned weights are those that scored best on them
     (:class:`DevSelection`; ``model.selection`` says which step and the dev curve); without dev documents the
-    last weights are returned.
+    last weights are returned. With ``dev`` and ``train.na_threshold_on_dev`` (single-label CE), the no-relation
+    cut-off is chosen on dev with the returned weights and set in the model; ``model.selection`` records it.
 
     With ``state_dir``, the full training state (:mod:`ccre.training.loop`) is saved there as
     :data:`STATE_FILE` after every epoch, the last one included (the caller removes it once the model is
@@ -287,4 +288,6 @@ def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, pr
     task.keep_best()
     model.eval()
     model.set_memory(build_memory(model, docs, encoded))
+    if task.selection is None and dev is not None and cutoff_applies(config, space):  # the last weights' cut-off
+        model.selection = choose_na_threshold(model, dev).apply(model)
     return model
