@@ -1,4 +1,4 @@
-"""The no-text prior (ccre.modeling.prior): counts and threshold against a hand-counted example, a save/load
+"""The no-text prior (ccre.modeling.prior): counts, rates and threshold against a hand-counted example, a save/load
 round trip, and `ccre train --objective prior` on real BioRED documents."""
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ def test_counts_and_threshold_match_the_hand_count() -> None:
     assert prior.relation == {("X", "Y"): "R", ("X", "Z"): "S"}
     assert prior.rate[("X", "Y")] == pytest.approx(2 / 4) and prior.rate[("X", "Z")] == pytest.approx(1 / 3)
     assert prior.threshold == pytest.approx(1 / 3)
+    none, r, s = (prior.space.index(name) for name in (prior.space.labels[0], "R", "S"))
+    expected = {("X", "Y"): {none: 2, r: 2}, ("X", "Z"): {none: 2, s: 1}, ("Y", "Y"): {none: 1},
+                ("Y", "Z"): {none: 3}, ("Z", "Z"): {none: 1}}  # candidate pairs per label, by hand
+    assert {k: {i: int(n) for i, n in enumerate(row) if n} for k, row in prior.counts.items()} == expected
     predicted = prior.predict([doc("new", ["Z", "X", "Y"], [])])[0]
     assert sorted((p.head, p.tail, p.type) for p in predicted) == [("new-0", "new-1", "S"), ("new-1", "new-2", "R")]
 

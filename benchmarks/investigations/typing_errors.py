@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +31,7 @@ import torch
 
 from ccre.data.datasets import resolve_data_dir, split_path
 from ccre.data.formats import read_documents
-from ccre.data.labels import candidate_pairs, fact_pair, gold_facts, pair_targets
+from ccre.data.labels import fact_pair, gold_facts
 from ccre.inference.selection import encode_dev
 from ccre.inference.threshold import best_cutoff
 from ccre.modeling.embedding import embed_encoded
@@ -45,9 +45,9 @@ from ccre.utils.runtime import git_commit, machine_description, now_iso
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/
 
 
-def typing_counts(model: RelationModel, prior: TypePairPrior, docs) -> dict:
-    """The counts of the module docstring for ``docs``."""
-    predictions = Predictor(model).predict(docs, show_progress=False)
+def typing_counts(model: RelationModel, prior: TypePairPrior, docs, encoded) -> dict:
+    """The counts of the module docstring for ``docs`` (``encoded`` by :func:`encode_dev`)."""
+    predictions = Predictor(model).predict(docs, encoded=encoded)
     found = right = prior_right = 0
     confusions: Counter[tuple[str, str]] = Counter()
     for doc, preds in zip(docs, predictions):
@@ -68,25 +68,18 @@ def typing_counts(model: RelationModel, prior: TypePairPrior, docs) -> dict:
             "pair_f1": metrics["pair"]["f1"], "type_f1": metrics["type"]["f1"]}
 
 
-def type_pair_log_prior(train, space) -> Callable[[tuple[str, str]], np.ndarray]:
-    """``log P(r | type pair)`` over the label space (no-relation included) from the training candidate pairs,
+def type_pair_log_prior(prior: TypePairPrior) -> Callable[[tuple[str, str]], np.ndarray]:
+    """``log P(r | type pair)`` over the label space (no-relation included) from the prior's training counts,
     each type pair's counts smoothed toward the overall distribution by one pair."""
-    counts: dict = defaultdict(lambda: np.zeros(len(space.labels)))
-    for doc in train:
-        candidates = candidate_pairs(doc, space.directed)
-        targets, _ = pair_targets(doc, candidates, space)
-        for (h, t), row in zip(candidates, targets):
-            counts[type_pair(doc, int(h), int(t), space.directed)] += row
-    overall = sum(counts.values()) + 1.0
+    overall = sum(prior.counts.values()) + 1.0
     overall = overall / overall.sum()
-    return lambda key: np.log((counts[key] + overall) / (counts[key].sum() + 1.0)) if key in counts \
-        else np.log(overall)
+    return lambda key: np.log((prior.counts[key] + overall) / (prior.counts[key].sum() + 1.0)) \
+        if key in prior.counts else np.log(overall)
 
 
-def reweighted(model: RelationModel, log_prior, docs, alphas) -> list[tuple[np.ndarray, np.ndarray, int]]:
+def reweighted(model: RelationModel, log_prior, docs, encoded, alphas) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Per ``alpha``: each candidate pair's ``P(r) / (P(r) + P(no-relation))`` under the reweighted scores (``r``
     its most probable relation), whether ``r`` is a gold fact, and the number of gold facts."""
-    encoded = encode_dev(model, docs)
     with torch.inference_mode():
         logp = torch.log_softmax(model.objective.scores(embed_encoded(model, encoded).to(model.device)).float(), -1)
     logp = logp.cpu().numpy()
@@ -121,6 +114,8 @@ def main() -> None:
     wanted = set(run["train_documents"])
     train = [d for d in read_documents(split_path("biored", "train", data_dir)) if d.id in wanted]
     prior = TypePairPrior.fit(train)
+    if prior.space.labels != model.space.labels:
+        raise SystemExit(f"{args.model}: its label space is not that of its training documents in {data_dir}")
     done = {(r.get("model_commit"), r.get("model_config"), r.get("split")) for r in read_results(args.out)} \
         if args.out.exists() else set()
     command = (f"python benchmarks/investigations/typing_errors.py {args.model} --splits {' '.join(args.splits)} "
@@ -129,11 +124,12 @@ def main() -> None:
              "model_commit": run.get("commit"), "model_config": json.dumps(run["config"], sort_keys=True),
              "train_docs": len(train), "seed": run["config"]["train"]["seed"]}
     docs = {split: read_documents(split_path("biored", split, data_dir)) for split in args.splits}
+    encoded = {split: encode_dev(model, docs[split]) for split in args.splits}  # once for both analyses
     for split in args.splits:
         if (about["model_commit"], about["model_config"], split) in done:
             continue
         started = time.perf_counter()
-        counts = typing_counts(model, prior, docs[split])
+        counts = typing_counts(model, prior, docs[split], encoded[split])
         append_lines(args.out, [{**about, "date": now_iso(), "wall_s": round(time.perf_counter() - started, 1),
                                  "split": split, **counts}])
         print(f"{split}: of {counts['related_pairs_found']} predicted pairs related in gold, the model's type is "
@@ -142,8 +138,8 @@ def main() -> None:
     if args.alphas and {"dev", "test"} <= docs.keys() and \
             (about["model_commit"], about["model_config"], "reweighting") not in done:
         started = time.perf_counter()
-        log_prior = type_pair_log_prior(train, model.space)
-        dev, test = (reweighted(model, log_prior, docs[s], args.alphas) for s in ("dev", "test"))
+        log_prior = type_pair_log_prior(prior)
+        dev, test = (reweighted(model, log_prior, docs[s], encoded[s], args.alphas) for s in ("dev", "test"))
         rows = []
         for alpha, (ratio, hits, n_gold), (t_ratio, t_hits, t_gold) in zip(args.alphas, dev, test):
             theta, f1 = best_cutoff(ratio, hits, n_gold)

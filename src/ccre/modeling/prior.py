@@ -44,36 +44,41 @@ def type_pair(doc: Document, head: int, tail: int, directed: bool) -> TypePair:
 @dataclass
 class TypePairPrior:
     """Per type pair: its most frequent relation, that relation's rate, and whether its instances are mostly
-    novel; ``threshold`` is the rate from which it is predicted."""
+    novel; ``threshold`` is the rate from which it is predicted. ``counts`` (filled by :meth:`fit`, not saved):
+    per type pair, how many of its training candidate pairs hold each label of ``space`` (column 0: none)."""
 
     space: LabelSpace
     relation: dict[TypePair, str] = field(default_factory=dict)
     rate: dict[TypePair, float] = field(default_factory=dict)
     novel: dict[TypePair, bool] = field(default_factory=dict)
     threshold: float = 1.0
+    counts: dict[TypePair, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def fit(cls, train: Sequence[Document], select: Sequence[Document] | None = None) -> TypePairPrior:
         """Count on ``train``, then choose the threshold for micro F1 on ``select`` (default: ``train``)."""
         space = LabelSpace.from_documents(train)
         pairs: Counter[TypePair] = Counter()
-        relations: dict[TypePair, Counter[str]] = defaultdict(Counter)
-        novelty: dict[tuple[TypePair, str], list[int]] = defaultdict(list)
+        counts: dict[TypePair, np.ndarray] = defaultdict(lambda: np.zeros(space.num_labels))
+        novelty: dict[tuple[TypePair, int], list[int]] = defaultdict(list)
         for doc in train:
             candidates = candidate_pairs(doc, space.directed)
             targets, novel = pair_targets(doc, candidates, space)
             for (h, t), row, nov in zip(candidates, targets, novel):
                 key = type_pair(doc, int(h), int(t), space.directed)
                 pairs[key] += 1
-                for label in np.flatnonzero(row[1:]) + 1:
-                    relations[key][space.labels[label]] += 1
-                    if nov >= 0:
-                        novelty[(key, space.labels[label])].append(int(nov))
-        prior = cls(space)
-        for key, counts in relations.items():
-            name, count = max(counts.items(), key=lambda item: (item[1], item[0]))
+                counts[key] += row
+                if nov >= 0:
+                    for label in np.flatnonzero(row[1:]) + 1:
+                        novelty[(key, int(label))].append(int(nov))
+        prior = cls(space, counts=dict(counts))
+        for key, row in prior.counts.items():
+            held = np.flatnonzero(row[1:]) + 1
+            if not len(held):
+                continue
+            count, name, label = max((row[i], space.labels[i], int(i)) for i in held)  # ties: the last name
             prior.relation[key], prior.rate[key] = name, count / pairs[key]
-            votes = novelty.get((key, name))
+            votes = novelty.get((key, label))
             if votes:
                 prior.novel[key] = sum(votes) * 2 > len(votes)
         prior.threshold = prior.best_threshold(select if select is not None else train)
