@@ -150,8 +150,8 @@ def test_chunked_pairs_equal_unchunked(model, biored_docs) -> None:
     with torch.inference_mode():
         batch = model.collate([model.document_encoder.encode(d, model.space) for d in docs])
         entities = model.encode_entities(batch)
-        parts = [model.pair_embeddings(entities, batch.pair_heads[s : s + 7], batch.pair_tails[s : s + 7],
-                                       batch.entity_types) for s in range(0, len(batch.pair_heads), 7)]
+        parts = [model.pair_embeddings(entities, batch.pair_heads[s : s + 7], batch.pair_tails[s : s + 7])
+                 for s in range(0, len(batch.pair_heads), 7)]
         torch.testing.assert_close(torch.cat(parts), model.embed_pairs(batch), atol=1e-5, rtol=1e-5)
 
 

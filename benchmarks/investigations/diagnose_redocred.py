@@ -55,7 +55,7 @@ def frozen_pairs(model: RelationModel, docs) -> list[tuple[torch.Tensor, torch.T
     with torch.no_grad():
         for doc in docs:
             batch = model.collate([model.document_encoder.encode(doc, model.space, with_targets=True)])
-            out.append((model.encode_entities(batch), batch.pair_heads, batch.pair_tails, batch.targets.float()))
+            out.append((model.encode_entities(batch).embeddings, batch.pair_heads, batch.pair_tails, batch.targets.float()))
     return out
 
 

@@ -56,7 +56,7 @@ def entity_view(model: RelationModel, encoded: list[EncodedDocument]) -> np.ndar
     with torch.inference_mode():
         for doc in (e for e in encoded if len(e.pairs)):
             batch = model.collate([doc]).to(model.device)
-            entities = model.encode_entities(batch)
+            entities = model.encode_entities(batch).embeddings
             head, tail = entities[batch.pair_heads], entities[batch.pair_tails]
             parts.append(torch.cat([head + tail, head * tail], dim=-1).float().cpu())
     return torch.cat(parts).numpy()

@@ -66,6 +66,8 @@ class EncoderConfig(_Section):
     pair_dim: int | None = Field(None, ge=8, description="size of the pair embedding h (default: encoder width)")
     type_embedding: bool = Field(True, description="add a learned embedding of the pair's entity types (those of "
                                  "the training documents; unseen types share one) inside the pair embedder")
+    context_pooling: bool = Field(False, description="add each pair's localized context to the pair embedder's "
+                                  "input: the tokens both entities attend to in the encoder's last layer (ATLOP)")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")

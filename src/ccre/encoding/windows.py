@@ -24,8 +24,10 @@ class Batch:
     window position to a row of the flat per-document state buffer (``-1`` for [CLS], [SEP], padding);
     ``num_tokens`` is that buffer's length. ``mention_index`` ``(M,)`` points into the buffer;
     ``entity_mentions`` ``(E, K)`` into the mentions with ``entity_mask``; ``pair_heads``/``pair_tails``
-    ``(P,)`` into the entities. ``pair_doc`` gives each pair's document (its position in the batch);
-    ``entity_types`` ``(E,)`` each entity's type number (:attr:`EncodedDocument.entity_types`).
+    ``(P,)`` into the entities. ``pair_doc`` gives each pair's document (its position in the batch),
+    ``entity_doc`` ``(E,)`` each entity's; document ``d``'s tokens are the buffer rows
+    ``doc_offsets[d]:doc_offsets[d + 1]``. ``entity_types`` ``(E,)`` is each entity's type number
+    (:attr:`EncodedDocument.entity_types`).
     """
 
     input_ids: torch.Tensor
@@ -38,6 +40,8 @@ class Batch:
     pair_heads: torch.Tensor
     pair_tails: torch.Tensor
     pair_doc: torch.Tensor
+    entity_doc: torch.Tensor
+    doc_offsets: torch.Tensor
     entity_types: torch.Tensor
     targets: torch.Tensor | None
     novelty: torch.Tensor | None
@@ -74,7 +78,8 @@ def collate(
     inner = max_length - 2
     rows: list[np.ndarray] = []
     targets_rows: list[np.ndarray] = []
-    mention_index, entity_lists, heads, tails, pair_doc = [], [], [], [], []
+    mention_index, entity_lists, heads, tails, pair_doc, entity_doc = [], [], [], [], [], []
+    doc_offsets = [0]
     token_offset = mention_offset = entity_offset = 0
     for d, doc in enumerate(docs):
         for s in window_starts(len(doc), inner, overlap):
@@ -86,7 +91,9 @@ def collate(
         heads.append(entity_offset + doc.pairs[:, 0])
         tails.append(entity_offset + doc.pairs[:, 1])
         pair_doc.append(np.full(len(doc.pairs), d, dtype=np.int64))
+        entity_doc.append(np.full(len(doc.entity_mentions), d, dtype=np.int64))
         token_offset += len(doc)
+        doc_offsets.append(token_offset)
         mention_offset += len(doc.mention_pos)
         entity_offset += len(doc.entity_mentions)
     width = max(len(r) for r in rows)
@@ -116,6 +123,8 @@ def collate(
         pair_heads=torch.from_numpy(np.concatenate(heads)),
         pair_tails=torch.from_numpy(np.concatenate(tails)),
         pair_doc=torch.from_numpy(np.concatenate(pair_doc)),
+        entity_doc=torch.from_numpy(np.concatenate(entity_doc)),
+        doc_offsets=torch.tensor(doc_offsets, dtype=torch.int64),
         entity_types=torch.from_numpy(np.concatenate([d.entity_types for d in docs])),
         targets=torch.from_numpy(np.concatenate([d.targets for d in docs])) if labelled else None,
         novelty=torch.from_numpy(np.concatenate([d.novelty for d in docs])) if labelled else None,

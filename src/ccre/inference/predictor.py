@@ -162,7 +162,7 @@ class Predictor:
         neighbours: dict[int, tuple[Neighbour, ...]] | None = {} if self.explain_k else None
         for s in range(0, num_pairs, step):
             e = min(s + step, num_pairs)
-            h = model.pair_embeddings(entities, heads[s:e], tails[s:e], batch.entity_types)
+            h = model.pair_embeddings(entities, heads[s:e], tails[s:e])
             scores = model.objective.scores(h)
             decided[s:e] = model.objective.decide(scores).cpu().numpy()
             probs[s:e] = model.objective.probabilities(scores).float().cpu().numpy()

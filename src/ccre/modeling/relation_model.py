@@ -28,9 +28,9 @@ from ccre.modeling.checkpoint import (
     write_encoder_parts,
     write_model_folder,
 )
-from ccre.modeling.encoder import encoder_states, load_encoder, warn_marker_mismatch
+from ccre.modeling.encoder import encoder_states, encoder_states_and_attention, load_encoder, warn_marker_mismatch
 from ccre.modeling.memory import EmbeddingMemory
-from ccre.modeling.pair import PairEmbedder, merge_windows, pool_entities
+from ccre.modeling.pair import EntityStates, PairEmbedder, entity_attention, merge_windows, pool_entities
 from ccre.objectives.base import ClassifierObjective, PairObjective
 from ccre.objectives.contrastive import MemoryObjective
 from ccre.objectives.factory import build_objective
@@ -70,7 +70,8 @@ class RelationModel(nn.Module):
         hidden = encoder.config.hidden_size
         pair_dim = config.encoder.pair_dim or hidden
         num_types = len(space.entity_types) + 1 if config.encoder.type_embedding else 0  # + unseen types
-        self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout, num_types)
+        self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout, num_types,
+                                          config.encoder.context_pooling)
         self.objective: PairObjective = build_objective(config.objective, config.inference, pair_dim, space)
         self.novelty_head = nn.Linear(pair_dim, 1) if space.novelty else None
         self.document_encoder = DocumentEncoder(tokenizer, config.encoder.marker, config.encoder.typed_markers)
@@ -110,12 +111,18 @@ class RelationModel(nn.Module):
 
     def load_pair_embedder(self, path: Path) -> None:
         """Load pair-embedder weights saved by :meth:`save_pretrained` or by pretraining (whose pair embedder has
-        no type embedding: a finetuned one then starts it at zero)."""
+        neither a type embedding nor a context input: a finetuned one then starts them at zero, so that it
+        starts as the pretrained embedding)."""
         state = load_file(str(path))
-        if state["hidden.weight"].shape != self.pair_embedder.hidden.weight.shape:
-            raise ConfigError(f"{path} has pair_dim {state['hidden.weight'].shape[0]}, the config asks for "
-                              f"{self.pair_embedder.hidden.weight.shape[0]}")
         own = self.pair_embedder.state_dict()
+        theirs, ours = state["hidden.weight"].shape, own["hidden.weight"].shape
+        if theirs[0] != ours[0]:
+            raise ConfigError(f"{path} has pair_dim {theirs[0]}, the config asks for {ours[0]}")
+        if theirs[1] > ours[1]:
+            raise ConfigError(f"{path} reads the pairs' localized context; set encoder.context_pooling=true to load it")
+        if theirs[1] < ours[1]:  # no context columns yet
+            state["hidden.weight"] = torch.cat([state["hidden.weight"], state["hidden.weight"].new_zeros(
+                ours[0], ours[1] - theirs[1])], dim=1)
         if "types.weight" in state and "types.weight" not in own:
             raise ConfigError(f"{path} has a type embedding; set encoder.type_embedding=true to load it")
         if "types.weight" in own and "types.weight" not in state:
@@ -166,23 +173,28 @@ class RelationModel(nn.Module):
         lines record."""
         return resolve_precision(self.device, self.precision)
 
-    def encode_entities(self, batch: Batch) -> torch.Tensor:
-        """Entity embeddings ``(E, H)`` of every entity in the batch: the one encoder pass."""
-        states = encoder_states(self.encoder, batch.input_ids, batch.attention_mask, self.precision)
+    def encode_entities(self, batch: Batch) -> EntityStates:
+        """What the pair embedder reads of every entity in the batch: the one encoder pass."""
+        if not self.pair_embedder.context:
+            states = encoder_states(self.encoder, batch.input_ids, batch.attention_mask, self.precision)
+            tokens = merge_windows(states, batch)
+            return EntityStates(pool_entities(tokens[batch.mention_index], batch), batch.entity_types)
+        states, attention = encoder_states_and_attention(self.encoder, batch.input_ids, batch.attention_mask,
+                                                         self.precision)
         tokens = merge_windows(states, batch)
-        return pool_entities(tokens[batch.mention_index], batch)
+        return EntityStates(pool_entities(tokens[batch.mention_index], batch), batch.entity_types,
+                            entity_attention(attention, batch), tokens, batch.entity_doc, batch.doc_offsets)
 
-    def pair_embeddings(self, entities: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor,
-                        entity_types: torch.Tensor) -> torch.Tensor:
-        """Pair embeddings ``h`` ``(P, D)`` of the pairs ``heads[i], tails[i]`` (indices into ``entities``, whose
-        type numbers are ``entity_types``); lets a caller embed a document's pairs in chunks after one
-        :meth:`encode_entities`."""
-        return self.pair_embedder(entities[heads], entities[tails], entity_types[heads], entity_types[tails])
+    def pair_embeddings(self, entities: EntityStates, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
+        """Pair embeddings ``h`` ``(P, D)`` of the pairs ``heads[i], tails[i]`` (indices into ``entities``); lets
+        a caller embed a document's pairs in chunks after one :meth:`encode_entities`."""
+        e, types = entities.embeddings, entities.types
+        context = entities.context(heads, tails) if self.pair_embedder.context else None
+        return self.pair_embedder(e[heads], e[tails], types[heads], types[tails], context)
 
     def embed_pairs(self, batch: Batch) -> torch.Tensor:
         """The pair embeddings ``h`` ``(P, D)`` of every candidate pair in the batch."""
-        return self.pair_embeddings(self.encode_entities(batch), batch.pair_heads, batch.pair_tails,
-                                    batch.entity_types)
+        return self.pair_embeddings(self.encode_entities(batch), batch.pair_heads, batch.pair_tails)
 
     def loss(
         self,
