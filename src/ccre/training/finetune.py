@@ -279,15 +279,15 @@ def _train(config: CcreConfig, train_docs: Sequence[Document], team: Workers, pr
     loop.restore(resume)
     if team.world > 1 and loop.step == 0:  # identical initial weights (same seed) but a dropout stream per process
         torch.manual_seed(tc.seed + team.rank)
+    cutoff = cutoff_applies(config, space)
     task = _Finetuning(model, docs, encoded, team, model.objective.uses_memory and tc.contrast_memory, len(plan),
-                       dev=dev if tc.eval_every is not None else None, eval_every=tc.eval_every,
-                       cutoff=cutoff_applies(config, space))
+                       dev=dev if tc.eval_every is not None else None, eval_every=tc.eval_every, cutoff=cutoff)
     if task.selection is not None and loop.step == 0:
         task.evaluate(0)  # the starting weights compete too (with bias_init=frequency, the prior's decisions)
     loop.run(task)
     task.keep_best()
     model.eval()
     model.set_memory(build_memory(model, docs, encoded))
-    if task.selection is None and dev is not None and cutoff_applies(config, space):  # the last weights' cut-off
+    if task.selection is None and dev is not None and cutoff:  # the last weights' cut-off
         model.selection = choose_na_threshold(model, dev).apply(model)
     return model
