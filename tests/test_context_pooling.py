@@ -20,7 +20,7 @@ from ccre.encoding.markers import DocumentEncoder
 from ccre.encoding.windows import collate, window_starts
 from ccre.errors import ConfigError
 from ccre.inference.predictor import Predictor
-from ccre.modeling.encoder import encoder_states_and_attention, load_encoder
+from ccre.modeling.encoder import encoder_states_and_attention, last_self_attention, load_encoder
 from ccre.modeling.pair import EntityStates, entity_attention
 from ccre.modeling.relation_model import RelationModel
 
@@ -50,7 +50,8 @@ def test_recomputed_attention_is_eager_attention(encoder_and_tokenizer) -> None:
     batch = collate(docs, cls_id=101, sep_id=102, pad_id=0, max_length=512, overlap=128)
     assert (batch.attention_mask == 0).any()  # the shorter document is padded
     with torch.no_grad():
-        states, attention = encoder_states_and_attention(encoder, batch.input_ids, batch.attention_mask)
+        states, attention = encoder_states_and_attention(encoder, encoder.get_submodule(last_self_attention(encoder)), batch.input_ids,
+                                                         batch.attention_mask)
         eager = type(encoder).from_pretrained(encoder.name_or_path, attn_implementation="eager").eval()
         out = eager(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_attentions=True)
     torch.testing.assert_close(attention, out.attentions[-1], atol=1e-5, rtol=1e-4)

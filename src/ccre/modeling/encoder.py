@@ -87,10 +87,11 @@ def encoder_states(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: 
     return states.float()
 
 
-def last_self_attention(encoder: nn.Module) -> nn.Module:
-    """The self-attention module of the encoder's last layer: the last module with ``query`` and ``key``
-    projections (BERT, RoBERTa, ELECTRA and their kin), with a clear error for encoders built otherwise."""
-    found = [m for m in encoder.modules()
+def last_self_attention(encoder: nn.Module) -> str:
+    """Where the self-attention module of the encoder's last layer is (its name for ``get_submodule``): the
+    last module with ``query`` and ``key`` projections (BERT, RoBERTa, ELECTRA and their kin), with a clear
+    error for encoders built otherwise."""
+    found = [name for name, m in encoder.named_modules()
              if isinstance(getattr(m, "query", None), nn.Linear) and isinstance(getattr(m, "key", None), nn.Linear)
              and hasattr(m, "attention_head_size")]
     if not found:
@@ -100,23 +101,24 @@ def last_self_attention(encoder: nn.Module) -> nn.Module:
     return found[-1]
 
 
-def encoder_states_and_attention(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                                 precision: Precision = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+def encoder_states_and_attention(encoder: nn.Module, attention_module: nn.Module, input_ids: torch.Tensor,
+                                 attention_mask: torch.Tensor, precision: Precision = "auto"
+                                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The last hidden states ``(windows, length, H)`` and the last layer's attention probabilities
-    ``(windows, heads, length, length)``, both float32.
+    ``(windows, heads, length, length)``, both float32; ``attention_module`` is the encoder's last
+    self-attention (:func:`last_self_attention`).
 
     The probabilities are recomputed from the last layer's input (its queries against its keys, padding
     masked) rather than asked of the encoder: Hugging Face returns attentions only from its slower eager
     attention, where this costs one extra product of queries and keys per window. They are those of eager
     attention without its attention dropout."""
-    module = last_self_attention(encoder)
     with autocast(input_ids.device, precision):
         out = encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
         before_last = out.hidden_states[-2]
         windows, length, _ = before_last.shape
-        size = module.attention_head_size
-        query = module.query(before_last).view(windows, length, -1, size).transpose(1, 2)
-        key = module.key(before_last).view(windows, length, -1, size).transpose(1, 2)
+        size = attention_module.attention_head_size
+        query = attention_module.query(before_last).view(windows, length, -1, size).transpose(1, 2)
+        key = attention_module.key(before_last).view(windows, length, -1, size).transpose(1, 2)
         scores = (query @ key.transpose(-1, -2)).float() * size**-0.5
     padding = attention_mask[:, None, None, :] == 0
     return out.last_hidden_state.float(), scores.masked_fill(padding, float("-inf")).softmax(dim=-1)

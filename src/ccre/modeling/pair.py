@@ -48,16 +48,14 @@ class EntityStates:
         if self.attention is None or self.tokens is None or self.entity_doc is None or self.doc_offsets is None:
             raise ValueError("these entity states were encoded without context pooling")
         docs = self.entity_doc[heads]
-        parts, order = [], []
+        context = self.tokens.new_zeros(len(heads), self.tokens.shape[1])
         for d in docs.unique().tolist():
             rows = (docs == d).nonzero(as_tuple=True)[0]
             lo, hi = int(self.doc_offsets[d]), int(self.doc_offsets[d + 1])
             both = (self.attention[heads[rows], :, lo:hi] * self.attention[tails[rows], :, lo:hi]).mean(dim=1)
             weights = both / (both.sum(dim=-1, keepdim=True) + 1e-5)
-            parts.append(weights @ self.tokens[lo:hi])
-            order.append(rows)
-        context = torch.cat(parts) if parts else self.tokens.new_zeros(0, self.tokens.shape[1])
-        return context[torch.argsort(torch.cat(order))] if order else context
+            context = context.index_copy(0, rows, weights @ self.tokens[lo:hi])
+        return context
 
 
 class PairEmbedder(nn.Module):

@@ -28,7 +28,13 @@ from ccre.modeling.checkpoint import (
     write_encoder_parts,
     write_model_folder,
 )
-from ccre.modeling.encoder import encoder_states, encoder_states_and_attention, load_encoder, warn_marker_mismatch
+from ccre.modeling.encoder import (
+    encoder_states,
+    encoder_states_and_attention,
+    last_self_attention,
+    load_encoder,
+    warn_marker_mismatch,
+)
 from ccre.modeling.memory import EmbeddingMemory
 from ccre.modeling.pair import EntityStates, PairEmbedder, entity_attention, merge_windows, pool_entities
 from ccre.objectives.base import ClassifierObjective, PairObjective
@@ -72,6 +78,7 @@ class RelationModel(nn.Module):
         num_types = len(space.entity_types) + 1 if config.encoder.type_embedding else 0  # + unseen types
         self.pair_embedder = PairEmbedder(hidden, pair_dim, space.directed, config.encoder.dropout, num_types,
                                           config.encoder.context_pooling)
+        self._attention_path = last_self_attention(encoder) if config.encoder.context_pooling else None
         self.objective: PairObjective = build_objective(config.objective, config.inference, pair_dim, space)
         self.novelty_head = nn.Linear(pair_dim, 1) if space.novelty else None
         self.document_encoder = DocumentEncoder(tokenizer, config.encoder.marker, config.encoder.typed_markers)
@@ -175,15 +182,18 @@ class RelationModel(nn.Module):
 
     def encode_entities(self, batch: Batch) -> EntityStates:
         """What the pair embedder reads of every entity in the batch: the one encoder pass."""
-        if not self.pair_embedder.context:
-            states = encoder_states(self.encoder, batch.input_ids, batch.attention_mask, self.precision)
-            tokens = merge_windows(states, batch)
-            return EntityStates(pool_entities(tokens[batch.mention_index], batch), batch.entity_types)
-        states, attention = encoder_states_and_attention(self.encoder, batch.input_ids, batch.attention_mask,
-                                                         self.precision)
+        ids, mask = batch.input_ids, batch.attention_mask
+        if self._attention_path is None:
+            states, attention = encoder_states(self.encoder, ids, mask, self.precision), None
+        else:
+            states, attention = encoder_states_and_attention(
+                self.encoder, self.encoder.get_submodule(self._attention_path), ids, mask, self.precision)
         tokens = merge_windows(states, batch)
-        return EntityStates(pool_entities(tokens[batch.mention_index], batch), batch.entity_types,
-                            entity_attention(attention, batch), tokens, batch.entity_doc, batch.doc_offsets)
+        entities = pool_entities(tokens[batch.mention_index], batch)
+        if attention is None:
+            return EntityStates(entities, batch.entity_types)
+        return EntityStates(entities, batch.entity_types, entity_attention(attention, batch), tokens,
+                            batch.entity_doc, batch.doc_offsets)
 
     def pair_embeddings(self, entities: EntityStates, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
         """Pair embeddings ``h`` ``(P, D)`` of the pairs ``heads[i], tails[i]`` (indices into ``entities``); lets
