@@ -50,8 +50,8 @@ def test_recomputed_attention_is_eager_attention(encoder_and_tokenizer) -> None:
     batch = collate(docs, cls_id=101, sep_id=102, pad_id=0, max_length=512, overlap=128)
     assert (batch.attention_mask == 0).any()  # the shorter document is padded
     with torch.no_grad():
-        states, attention = encoder_states_and_attention(encoder, encoder.get_submodule(last_self_attention(encoder)), batch.input_ids,
-                                                         batch.attention_mask)
+        layer = encoder.get_submodule(last_self_attention(encoder))
+        states, attention = encoder_states_and_attention(encoder, layer, batch.input_ids, batch.attention_mask)
         eager = type(encoder).from_pretrained(encoder.name_or_path, attn_implementation="eager").eval()
         out = eager(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_attentions=True)
     torch.testing.assert_close(attention, out.attentions[-1], atol=1e-5, rtol=1e-4)

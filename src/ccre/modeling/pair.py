@@ -54,7 +54,7 @@ class EntityStates:
             lo, hi = int(self.doc_offsets[d]), int(self.doc_offsets[d + 1])
             both = (self.attention[heads[rows], :, lo:hi] * self.attention[tails[rows], :, lo:hi]).mean(dim=1)
             weights = both / (both.sum(dim=-1, keepdim=True) + 1e-5)
-            context = context.index_copy(0, rows, weights @ self.tokens[lo:hi])
+            context[rows] = weights @ self.tokens[lo:hi]
         return context
 
 
