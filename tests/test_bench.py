@@ -82,7 +82,6 @@ def test_grid_expands_every_combination_once() -> None:
     # a pretraining field set away from its default makes a new key; a probe encodes as the grid's encoder.*
     # overrides say
     plain_key = pretrain_key(PretrainConfig())
-    assert plain_key == short_hash(PretrainConfig().model_dump())
     assert pretrain_key(PretrainConfig().with_overrides({"encoder.typed_markers": False})) != plain_key
     untyped = expand(_grid(overrides={"encoder.typed_markers": False, "train.lr": 1e-5}))
     assert all(c.overrides == {"probe.k": 5, "encoder.typed_markers": False} for c in untyped if c.method == "probe")
@@ -168,6 +167,38 @@ def test_a_line_made_under_other_defaults_does_not_count(tmp_path: Path) -> None
     assert old["bench_key"] == new["bench_key"] and new["settings_hash"] == cell.settings_hash
     assert run_grid(Grid.parse({**grid.model_dump(exclude_none=True), "methods": ["plm+ce"]}), results,
                     cell_runner=FakeRunner(), log=_quiet).ran == 0
+
+
+def test_a_field_added_later_keeps_earlier_lines_and_encoders_current() -> None:
+    """A config field added after lines and pretrained encoders were recorded (``encoder.context_pooling``) leaves
+    them current while it has the value that does what ccre did before it existed: a line whose config lacks the
+    field, one with it off and one whose recorded hash was computed another way all count as today's; switching it
+    on makes a new experiment, for the cell's settings and for the pretraining cache key alike."""
+    import copy
+
+    from ccre.config import ADDED_FIELDS
+    from ccre.experiments.grid import finished, is_current, pending_cells
+    from ccre.experiments.runner import cell_config
+    from ccre.training.pretraining.config import PretrainConfig
+
+    assert ADDED_FIELDS["encoder.context_pooling"] is False
+    (cell,) = expand(Grid.parse({"name": "t", "dataset": "biored", "sizes": [4], "seeds": [1], "methods": ["plm+ce"]}))
+    today = cell_config(cell, "/somewhere/encoder").model_dump()
+    assert today["encoder"]["context_pooling"] is False
+    before = copy.deepcopy(today)
+    del before["encoder"]["context_pooling"]  # a line made before the field existed
+    on = copy.deepcopy(today)
+    on["encoder"]["context_pooling"] = True
+    lines = [{"bench_key": cell.key("plm+ce"), "config": c, "overrides": {}, "settings_hash": "recorded-elsewise"}
+             for c in (before, today)]
+    assert all(is_current(line) for line in lines)
+    assert all(pending_cells([cell], finished([line])) == [] for line in lines)
+    assert not is_current({**lines[1], "config": on}) and pending_cells([cell], finished([{**lines[1], "config": on}]))
+
+    dump = PretrainConfig().model_dump()
+    del dump["encoder"]["context_pooling"]
+    assert pretrain_key(PretrainConfig()) == short_hash(dump)  # the key of an encoder cached before the field
+    assert pretrain_key(PretrainConfig().with_overrides({"encoder.context_pooling": True})) != short_hash(dump)
 
 
 def test_kill_mid_grid_loses_only_the_cell_in_progress(tmp_path: Path) -> None:

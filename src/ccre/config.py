@@ -30,6 +30,24 @@ BiasInit = Literal["zero", "frequency"]
 DEFAULT_EPOCHS = 30
 """Finetuning epochs when the config sets none and ``train.min_steps`` asks for no more."""
 
+ADDED_FIELDS: dict[str, object] = {"encoder.context_pooling": False}
+"""Fields added after results and pretrained encoders were recorded, each with the value that does what ccre did
+before the field existed. :func:`identity` leaves such a field out while it has that value, so a result line or a
+cached encoder made before the field was added still names the same experiment as one made after."""
+
+
+def identity(dump: dict, prefix: str = "") -> dict:
+    """A config dump (``model_dump()``, sections nested) as identity hashes see it: without the
+    :data:`ADDED_FIELDS` that have their earlier behaviour's value (``prefix``: the dotted path of ``dump``)."""
+    kept: dict = {}
+    for key, value in dump.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            kept[key] = identity(value, f"{name}.")
+        elif name not in ADDED_FIELDS or ADDED_FIELDS[name] != value:
+            kept[key] = value
+    return kept
+
 
 def read_mapping(path: str | Path, what: str) -> dict:
     """The mapping in a YAML file (JSON when the suffix is ``.json``); an empty file is ``{}``. Errors name

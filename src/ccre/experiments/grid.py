@@ -45,7 +45,7 @@ from pydantic import (
     model_validator,
 )
 
-from ccre.config import DEFAULT_ENCODER, CcreConfig, TrainConfig, read_mapping, validated
+from ccre.config import DEFAULT_ENCODER, CcreConfig, TrainConfig, identity, read_mapping, validated
 from ccre.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -314,8 +314,8 @@ def pretrain_config(base: dict[str, Any], kind: str):
 
 
 def pretrain_key(config) -> str:
-    """Cache key of a pretraining configuration."""
-    return short_hash(config.model_dump())
+    """Cache key of a pretraining configuration (its :func:`ccre.config.identity`)."""
+    return short_hash(identity(config.model_dump()))
 
 
 # ---------------------------------------------------------------------------------------------- cells
@@ -327,7 +327,9 @@ PER_CELL_FIELDS = {"data": ("dataset", "train", "test", "dev", "train_docs", "tr
 def settings_hash(config: dict[str, Any], overrides: dict[str, Any]) -> str:
     """Hash of every setting a cell runs with: its run ``config`` (a :class:`CcreConfig` dump, as a result line
     records it) less :data:`PER_CELL_FIELDS`, and the probe settings among its ``overrides``. Two runs with one
-    key (data set, size, method, seed, encoder, overrides) but different defaults have different hashes."""
+    key (data set, size, method, seed, encoder, overrides) but different defaults have different hashes; a field
+    added since a line was made does not change its hash while it keeps the earlier behaviour
+    (:func:`ccre.config.identity`)."""
     kept: dict[str, Any] = {}
     for section, fields in config.items():
         if section == "probe":  # a probe line's own record of its probe settings; the overrides name them
@@ -335,7 +337,7 @@ def settings_hash(config: dict[str, Any], overrides: dict[str, Any]) -> str:
         drop = PER_CELL_FIELDS.get(section, ())
         kept[section] = {k: v for k, v in fields.items() if k not in drop} if isinstance(fields, dict) else fields
     kept["probe"] = {k: v for k, v in overrides.items() if k.startswith("probe.")}
-    return short_hash(_json_value(kept), 10)
+    return short_hash(_json_value(identity(kept)), 10)
 
 
 def current_settings_hash(overrides: dict[str, Any]) -> str:
@@ -350,12 +352,13 @@ def is_current(line: dict) -> bool:
 
 
 def line_settings_hash(line: dict) -> str | None:
-    """The settings hash of a result line: the one ``ccre bench`` recorded, else computed from its config
-    (lines from before the field existed); ``None`` for a line without either."""
-    if isinstance(line.get("settings_hash"), str):
-        return line["settings_hash"]
+    """The settings hash of a result line: computed from its config (the record of every setting, read by
+    today's :func:`settings_hash`), else the one ``ccre bench`` recorded; ``None`` for a line without either."""
     config = line.get("config")
-    return settings_hash(config, line.get("overrides") or {}) if isinstance(config, dict) and config else None
+    if isinstance(config, dict) and config:
+        return settings_hash(config, line.get("overrides") or {})
+    recorded = line.get("settings_hash")
+    return recorded if isinstance(recorded, str) else None
 
 
 def finished(lines: Iterable[dict]) -> set[tuple[str, str | None]]:
