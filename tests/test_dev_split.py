@@ -9,7 +9,7 @@ from ccre.config import CcreConfig
 from ccre.data.datasets import split_documents
 from ccre.data.formats import read_documents
 from ccre.experiments.run import load_dev, load_split
-from ccre.training.pretraining.inputs import default_inputs
+from ccre.training.pretraining.inputs import default_inputs, load_corpus_documents
 from formats_helpers import data_file
 
 
@@ -40,4 +40,32 @@ def test_pretraining_leaves_dev_and_test_out() -> None:
     files, exclude = default_inputs(root)
     names = {p.name for p in files}
     assert "Dev.PubTator" not in names and "Test.PubTator" not in names and "Train.PubTator" in names
-    assert {p.name for p in exclude} == {"Dev.PubTator", "Test.PubTator"}
+    assert exclude == [("biored", "dev"), ("biored", "test")]
+
+
+def test_the_redocred_pretraining_corpus_is_the_training_pool_without_its_dev_slice() -> None:
+    """General-domain pretraining reads dev_revised.json, the file the dev slice is cut from, so the slice is
+    left out by its documents: what remains is exactly the 400 documents training subsets are drawn from."""
+    root = data_file("redocred/dev_revised.json").parents[1]
+    files, exclude = default_inputs(root, "redocred")
+    assert [p.name for p in files] == ["dev_revised.json"] and exclude == [("redocred", "dev"), ("redocred", "test")]
+    docs, report = load_corpus_documents(None, None, root, strict=False, dataset="redocred")
+    pool = split_documents("redocred", "train", root)
+    assert [d.id for d in docs] == [d.id for d in pool] and len(docs) == 400
+    assert report["read"] == 500 and report["excluded_dropped"] == 100
+    assert report["exclude"] == ["redocred dev", "redocred test"]
+
+
+def test_pretrain_stats_reads_the_corpus_its_dataset_option_names() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ccre.cli import app
+
+    root = data_file("redocred/dev_revised.json").parents[1]
+    result = CliRunner().invoke(app, ["pretrain-stats", "--dataset", "redocred", "--data-dir", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output.strip().splitlines()[-1])
+    assert (stats["documents"], stats["excluded_dropped"]) == (400, 100)
+    assert "dropped because they appear in redocred dev, redocred test" in result.output

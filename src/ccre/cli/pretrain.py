@@ -20,30 +20,36 @@ from ccre.cli.app import (
     friendly_errors,
     out,
 )
+from ccre.config import DatasetName
 
 FilesArg = Annotated[
     Optional[list[Path]],
-    typer.Argument(help="entity-linked documents, any supported format (default: the data directory's "
-                        "pretrain/*.pubtator + BioRED train)"),
+    typer.Argument(help="entity-linked documents, any supported format (default: the --dataset corpus)"),
+]
+CorpusOpt = Annotated[
+    DatasetName,
+    typer.Option("--dataset", help="the data set whose corpus is read when no FILES are given, its dev and test "
+                                   "left out: biored (the data directory's pretrain/*.pubtator + BioRED train) or "
+                                   "redocred (its training pool, general-domain text); relations are never read"),
 ]
 ExcludeOpt = Annotated[
     Optional[list[Path]],
     typer.Option("--exclude", help="drop every document that also appears in this file (by id or by text); "
-                                   "repeatable; default: BioRED dev and test from the data directory"),
+                                   "repeatable; default: the --dataset's dev and test"),
 ]
 
 
 def load_corpus_documents(
-    files: list[Path] | None, exclude: list[Path] | None, data_dir: Path | None, strict: bool
+    files: list[Path] | None, exclude: list[Path] | None, data_dir: Path | None, strict: bool, dataset: str
 ) -> tuple[list, dict]:
     """:func:`ccre.training.pretraining.inputs.load_corpus_documents`, printing skipped documents and a summary."""
     from ccre.training.pretraining.inputs import load_corpus_documents as load
 
-    docs, report = load(files, exclude, data_dir, strict, on_skip=_print_skip)
+    docs, report = load(files, exclude, data_dir, strict, on_skip=_print_skip, dataset=dataset)
     console.print(
         f"{report['read']} documents read from {len(report['inputs'])} file(s); {report['skipped_bad']} bad "
         f"skipped, {report['duplicates_dropped']} duplicate(s) dropped, {report['excluded_dropped']} dropped "
-        "because they appear in --exclude files",
+        f"because they appear in {', '.join(report['exclude']) or 'no excluded file'}",
         highlight=False,
     )
     return docs, report
@@ -63,6 +69,7 @@ def _stats_table(stats: dict) -> Table:
 def pretrain_stats(
     files: FilesArg = None,
     exclude: ExcludeOpt = None,
+    dataset: CorpusOpt = "biored",
     max_pairs_per_doc: Annotated[int, typer.Option(help="instances kept per document")] = 64,
     data_dir: DataDir = None,
     strict: Annotated[bool, typer.Option(help="stop at the first bad document instead of skipping it")] = False,
@@ -71,7 +78,7 @@ def pretrain_stats(
     """Corpus statistics: documents, instances, distinct entity pairs, pairs found in 2+ documents."""
     from ccre.training.pretraining.corpus import build_corpus, corpus_stats
 
-    docs, report = load_corpus_documents(files, exclude, data_dir, strict)
+    docs, report = load_corpus_documents(files, exclude, data_dir, strict, dataset)
     stats = corpus_stats(build_corpus(docs, max_pairs_per_doc))
     if as_json:
         print(json.dumps({**stats, "excluded_dropped": report["excluded_dropped"]}))
@@ -85,6 +92,7 @@ def pretrain(
     files: FilesArg = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="output directory (usable as ccre train --model)")] = Path("pretrained"),
     exclude: ExcludeOpt = None,
+    dataset: CorpusOpt = "biored",
     config: Annotated[Optional[Path], typer.Option(help="YAML/JSON PretrainConfig; options below override it")] = None,
     model: Annotated[Optional[str], typer.Option(help="encoder to start from: Hugging Face name or path")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="optimizer steps (default 300: ~35-50 min on 2 idle CPU cores)")] = None,
@@ -140,7 +148,7 @@ def pretrain(
     if max_length is not None and "window_overlap" not in raw.get("encoder", {}):
         overrides["encoder.window_overlap"] = min(64, max(0, max_length // 4))
     cfg = base.with_overrides({**overrides, **parse_assignments(set_, "--set")})
-    docs, report = load_corpus_documents(files, exclude, data_dir, strict)
+    docs, report = load_corpus_documents(files, exclude, data_dir, strict, dataset)
     trainer = Pretrainer(cfg, docs, output, cpu=cpu, precision=precision.value, show_progress=progress,
                          log=lambda m: console.print(m, highlight=False), extra_info={"inputs": report})
     if trainer.acc_is_main():
