@@ -48,6 +48,16 @@ def default_report_dir(results: Path) -> Path:
     return results.with_name(f"{results.stem}-report")
 
 
+def _select_blocks(blocks: list[dict[str, Any]], dataset: str, sizes: list[int]) -> list[dict[str, Any]]:
+    """The blocks of ``dataset`` at ``sizes``: a grid file's own blocks for the sizes it has (their seeds and
+    overrides kept, so a cell run alone is the grid's cell), and one plain block for the sizes it lacks."""
+    kept = [{**block, "sizes": [n for n in block["sizes"] if n in sizes]} for block in blocks
+            if block["dataset"] == dataset]
+    kept = [block for block in kept if block["sizes"]]
+    rest = [n for n in sizes if not any(n in block["sizes"] for block in kept)]
+    return kept + ([{"dataset": dataset, "sizes": rest}] if rest else [])
+
+
 def build_grid(
     grid_file: Path | None, *, dataset: str | None = None, sizes: str | None = None, methods: str | None = None,
     seeds: str | None = None, probe_encoders: str | None = None, epochs: int | None = None,
@@ -67,8 +77,9 @@ def build_grid(
     elif dataset is not None or sizes is not None:
         if dataset is None or sizes is None:
             raise ConfigError("--dataset and --sizes (which replace a grid file's blocks) go together: give both")
-        raw["blocks"] = [{"dataset": dataset, "sizes": _csv(sizes, int),
-                          **({"seeds": _csv(seeds, int)} if seeds is not None else {})}]
+        raw["blocks"] = _select_blocks(raw.get("blocks", []), dataset, _csv(sizes, int))
+        if seeds is not None:
+            raw["blocks"] = [{**block, "seeds": _csv(seeds, int)} for block in raw["blocks"]]
     for key, value in (("methods", _csv(methods)), ("probe_encoders", _csv(probe_encoders)), ("epochs", epochs),
                        ("pretrained", str(pretrained) if pretrained else None), ("name", name)):
         if value is not None:
@@ -96,6 +107,7 @@ def bench(
     pretrain_set: Annotated[Optional[list[str]], typer.Option("--pretrain-set", help="PretrainConfig field KEY=VALUE, e.g. max_steps=200 (repeatable)")] = None,
     pretrained: Annotated[Optional[Path], typer.Option(help="an existing `ccre pretrain` output to use as the mtb encoder")] = None,
     results: Annotated[Optional[Path], typer.Option(help="JSONL results file, appended to (default: the grid file's `results`, else runs/bench/<name>.jsonl)")] = None,
+    reuse: Annotated[Optional[list[Path]], typer.Option(help="another results file whose lines this grid's cells would make, under the same settings, are copied in rather than run again, e.g. a variant adopted as the grid's setting (repeatable)")] = None,
     name: Annotated[Optional[str], typer.Option(help="grid name (recorded in every line)")] = None,
     work_dir: Annotated[Path, typer.Option(help="scratch space for the cells' checkpoints")] = Path("runs/bench"),
     pretrained_cache: Annotated[Path, typer.Option(help="where pretrained encoders are built and cached")] = Path("runs/pretrained"),
@@ -120,6 +132,7 @@ def bench(
         _duration,
         bench_costs,
         estimate_seconds,
+        reused_lines,
         run_grid,
     )
 
@@ -130,10 +143,13 @@ def bench(
                       epochs=epochs, overrides=parse_assignments(set_, "--set"),
                       pretrain=parse_assignments(pretrain_set, "--pretrain-set"), pretrained=pretrained, name=name)
     results_path = results or (Path(spec.results) if spec.results else default_results(spec.name))
+    if missing := [str(p) for p in reuse or [] if not p.is_file()]:
+        raise ConfigError(f"--reuse: no such results file: {', '.join(missing)}")
     log = lambda message: console.print(message, highlight=False)  # noqa: E731
     if dry_run:
         cells = expand(spec)
-        pending = pending_cells(cells, finished(read_results(results_path)))
+        done = finished(read_results(results_path))
+        pending = pending_cells(cells, done | finished(reused_lines(cells, done, reuse or [])))
         for cell in pending:
             out.print(cell.label, highlight=False)
         costs, source = bench_costs(spec, results_path)
@@ -148,7 +164,7 @@ def bench(
     context = BenchContext(grid=spec, data_dir=data_dir, device=device, work_dir=work_dir,
                            pretrained_cache=pretrained_cache, keep_checkpoints=keep_checkpoints,
                            show_progress=progress, precision=precision.value, log=log)
-    summary = run_grid(spec, results_path, context=context, log=log)
+    summary = run_grid(spec, results_path, reuse=reuse or [], context=context, log=log)
     console.print(f"{summary.ran} cell(s) run, {summary.skipped} skipped; results in {results_path}; "
                   f"report: ccre bench report {results_path}", highlight=False)
 

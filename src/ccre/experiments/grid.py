@@ -371,6 +371,20 @@ def pending_cells(cells: Iterable[Cell], done: set[tuple[str, str | None]]) -> l
     (:func:`finished`) with its key and its settings (:attr:`Cell.settings_hash`); one whose lines were made
     under other defaults runs again."""
     return [c for c in cells if not all((k, c.settings_hash) in done for k in c.keys)]
+
+
+def reusable_lines(cells: Iterable[Cell], done: set[tuple[str, str | None]], lines: Iterable[dict]) -> list[dict]:
+    """The lines among ``lines`` (another results file's) that ``cells`` would make and that are not ``done``:
+    the same key, made under the same settings; the newest of each, in file order. A variant run into a file of
+    its own and adopted later as the grid's setting is then not run again."""
+    wanted = {(k, c.settings_hash) for c in cells for k in c.keys} - done
+    found: dict[tuple[str, str | None], dict] = {}
+    for line in lines:
+        if isinstance(line.get("bench_key"), str) and (ident := (line["bench_key"], line_settings_hash(line))) in wanted:
+            found[ident] = line
+    return list(found.values())
+
+
 @dataclass(frozen=True)
 class Cell:
     """One unit of work: a finetuning run (one result line) or a probe call (three lines)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from ccre.experiments.grid import (
     pending_cells,
     pretrain_config,
     pretrain_key,
+    reusable_lines,
     short_hash,
 )
 from ccre.experiments.records import (
@@ -301,24 +302,42 @@ def _eta(grid: Grid, results: str | Path, remaining: list[Cell], timed: list[tup
     return Estimate(rest.seconds * scale, rest.unpriced_cells)
 
 
+def reused_lines(cells: list[Cell], done: set[tuple[str, str | None]], reuse: Sequence[str | Path]) -> list[dict]:
+    """The lines of the ``reuse`` results files that ``cells`` would make and ``done`` lacks
+    (:func:`ccre.experiments.grid.reusable_lines`), the first file's first, each marked with the file it came
+    from (``reused_from``); its command, commit, date and wall time stay those of the run that made it."""
+    taken: list[dict] = []
+    for path in reuse:
+        found = reusable_lines(cells, done | finished(taken), read_results(path))
+        taken.extend({**line, "reused_from": str(path)} for line in found)
+    return taken
+
+
 def run_grid(
     grid: Grid,
     results: str | Path,
     *,
+    reuse: Sequence[str | Path] = (),
     cell_runner: CellRunner = run_cell,
     context: BenchContext | None = None,
     log: Callable[[str], None] = print,
 ) -> BenchSummary:
     """Run every cell of ``grid`` whose lines are not in ``results`` yet, appending each finished cell's
     lines at once. The commit is read when each cell starts, with the folder of ``results`` left out (the lines
-    appended there do not make the later ones dirty), and recorded in each of its lines. An exception in a
-    cell stops the run (the cells finished before it are saved); rerun to go on."""
+    appended there do not make the later ones dirty), and recorded in each of its lines. Lines of the ``reuse``
+    files that are this grid's cells under its settings (:func:`reused_lines`) are appended first, and their
+    cells not run. An exception in a cell stops the run (the cells finished before it are saved); rerun to go on."""
     from ccre.utils.runtime import git_commit
 
     ctx = context or BenchContext(grid=grid, log=log)
     cells = expand(grid)
     earlier = read_results(results)
     done = finished(earlier)
+    if adopted := reused_lines(cells, done, reuse):
+        append_lines(results, adopted)
+        done |= finished(adopted)
+        earlier += adopted
+        log(f"{len(adopted)} line(s) copied from {', '.join(sorted({r['reused_from'] for r in adopted}))}")
     pending = pending_cells(cells, done)
     skipped = len(cells) - len(pending)
     if grid.pretrained and any(c.encoder_kind == "mtb" for c in pending):
