@@ -136,7 +136,7 @@ def test_a_line_made_under_other_defaults_does_not_count(tmp_path: Path) -> None
     (a different head learning rate) makes the cell run again, beside it."""
     import copy
 
-    from ccre.experiments.grid import finished, is_current, pending_cells
+    from ccre.experiments.grid import cell_lines, finished, pending_cells
     from ccre.experiments.records import append_lines
     from ccre.experiments.runner import cell_config
 
@@ -153,7 +153,7 @@ def test_a_line_made_under_other_defaults_does_not_count(tmp_path: Path) -> None
     older = copy.deepcopy(today)
     older["train"]["head_lr"] = 10 * today["train"]["head_lr"]
     assert pending_cells([cell], finished([{**legacy, "config": older}])) == [cell]
-    assert is_current(legacy) and not is_current({**legacy, "config": older})  # how the report tells them apart
+    assert cell_lines([cell], [legacy, {**legacy, "config": older}]) == [legacy]  # how the report tells them apart
 
     results = tmp_path / "r.jsonl"
     append_lines(results, [{**result_record(dataset="biored", train_docs=4, method="plm+ce", encoder="e", seed=1,
@@ -177,7 +177,7 @@ def test_a_field_added_later_keeps_earlier_lines_and_encoders_current() -> None:
     import copy
 
     from ccre.config import ADDED_FIELDS
-    from ccre.experiments.grid import finished, is_current, pending_cells
+    from ccre.experiments.grid import cell_lines, finished, pending_cells
     from ccre.experiments.runner import cell_config
     from ccre.training.pretraining.config import PretrainConfig
 
@@ -191,14 +191,62 @@ def test_a_field_added_later_keeps_earlier_lines_and_encoders_current() -> None:
     on["encoder"]["context_pooling"] = True
     lines = [{"bench_key": cell.key("plm+ce"), "config": c, "overrides": {}, "settings_hash": "recorded-elsewise"}
              for c in (before, today)]
-    assert all(is_current(line) for line in lines)
+    assert cell_lines([cell], lines[:1]) == lines[:1] and cell_lines([cell], lines[1:]) == lines[1:]
     assert all(pending_cells([cell], finished([line])) == [] for line in lines)
-    assert not is_current({**lines[1], "config": on}) and pending_cells([cell], finished([{**lines[1], "config": on}]))
+    assert not cell_lines([cell], [{**lines[1], "config": on}]) and pending_cells([cell], finished([{**lines[1], "config": on}]))
 
     dump = PretrainConfig().model_dump()
     del dump["encoder"]["context_pooling"]
     assert pretrain_key(PretrainConfig()) == short_hash(dump)  # the key of an encoder cached before the field
     assert pretrain_key(PretrainConfig().with_overrides({"encoder.context_pooling": True})) != short_hash(dump)
+
+
+def test_reuse_copies_a_variants_lines_once_it_is_the_grids_setting(tmp_path: Path) -> None:
+    """A variant run with ``--set`` into a file of its own, then adopted as a block override of the grid: the
+    grid copies those lines (marked with their file) instead of running their cells, runs the cells the file
+    lacks or holds under other settings, and copies nothing twice."""
+    variants = tmp_path / "variants.jsonl"
+    base = {"name": "t", "methods": ["plm+ce"], "epochs": 2}
+    run_grid(Grid.parse({**base, "dataset": "redocred", "sizes": [31], "seeds": [1, 2],
+                         "overrides": {"train.min_steps": 600}}), variants, cell_runner=FakeRunner(), log=_quiet)
+    run_grid(Grid.parse({**base, "dataset": "redocred", "sizes": [31], "seeds": [3],
+                         "overrides": {"train.min_steps": 300}}), variants, cell_runner=FakeRunner(), log=_quiet)
+    adopted = Grid.parse({**base, "blocks": [
+        {"dataset": "redocred", "sizes": [31], "seeds": [1, 2, 3], "overrides": {"train.min_steps": 600}},
+        {"dataset": "redocred", "sizes": [153], "seeds": [1]}]})
+    results = tmp_path / "study.jsonl"
+    runner = FakeRunner()
+    summary = run_grid(adopted, results, reuse=[variants], cell_runner=runner, log=_quiet)
+    assert sorted((c.train_docs, c.seed) for c in runner.calls) == [(31, 3), (153, 1)]  # seed 3 ran at 300 steps
+    assert summary.skipped == 2 and summary.ran == 2
+    lines = read_results(results)
+    copied = [line for line in lines if "reused_from" in line]
+    assert [line["seed"] for line in copied] == [1, 2] and {line["reused_from"] for line in copied} == {str(variants)}
+    originals = {line["bench_key"]: line for line in read_results(variants)}
+    assert all({k: v for k, v in line.items() if k != "reused_from"} == originals[line["bench_key"]]
+               for line in copied)
+    again = FakeRunner()
+    assert run_grid(adopted, results, reuse=[variants], cell_runner=again, log=_quiet).ran == 0 and not again.calls
+    assert len(read_results(results)) == len(lines)
+
+
+def test_dataset_and_sizes_on_a_grid_file_keep_its_blocks_settings(tmp_path: Path) -> None:
+    """``--dataset``/``--sizes`` with a grid file pick the file's cells with their seeds and overrides; a size
+    the file lacks gets a plain block; ``--seeds`` replaces every block's seeds."""
+    from ccre.cli.bench import build_grid
+
+    grid_file = tmp_path / "g.yaml"
+    grid_file.write_text(json.dumps({"name": "g", "methods": ["plm+ce"], "blocks": [
+        {"dataset": "redocred", "sizes": [31], "seeds": [1, 2, 3], "overrides": {"train.min_steps": 600}},
+        {"dataset": "redocred", "sizes": [153, 305], "seeds": [1]},
+        {"dataset": "biored", "sizes": [31], "seeds": [1]}]}), encoding="utf-8")
+    cells = expand(build_grid(grid_file, dataset="redocred", sizes="31,305,400"))
+    assert sorted((c.train_docs, c.seed, c.overrides_json) for c in cells) == [
+        (31, 1, '{"train.min_steps": 600}'), (31, 2, '{"train.min_steps": 600}'), (31, 3, '{"train.min_steps": 600}'),
+        (305, 1, "{}"), (400, 1, "{}"), (400, 2, "{}"), (400, 3, "{}")]
+    assert {c.dataset for c in cells} == {"redocred"}
+    reseeded = expand(build_grid(grid_file, dataset="redocred", sizes="31", seeds="5"))
+    assert [(c.seed, c.overrides_json) for c in reseeded] == [(5, '{"train.min_steps": 600}')]
 
 
 def test_kill_mid_grid_loses_only_the_cell_in_progress(tmp_path: Path) -> None:
@@ -443,6 +491,14 @@ def test_cli_dry_run_and_report(tmp_path: Path) -> None:
     r = runner.invoke(app, ["bench", "--dataset", "biored", "--sizes", "4", "--methods", "xx+ce"])
     assert r.exit_code == 1 and "unknown method" in r.output
     run_grid(_grid(), results, cell_runner=FakeRunner(), log=_quiet)
+    other = ["bench", "--dataset", "biored", "--sizes", "4", "--methods", "plm+ce", "--seeds", "1,3", "--epochs", "2",
+             "--results", str(tmp_path / "other.jsonl"), "--dry-run"]
+    r = runner.invoke(app, [*other, "--reuse", str(results)])
+    assert r.exit_code == 0, r.output
+    assert "2 cells, 1 done in" in r.output and "copied from --reuse (1 line(s)), 1 to run" in r.output
+    assert "biored n=4 plm+ce seed=3" in r.output and "seed=1" not in r.output
+    r = runner.invoke(app, [*other, "--reuse", str(tmp_path / "none.jsonl")])
+    assert r.exit_code == 1 and "--reuse: no such results file" in r.output
     r = runner.invoke(app, ["bench", "report", str(results), "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "out" / "table.md").exists() and (tmp_path / "out" / "f1_vs_size_biored.png").exists()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ccre.experiments.grid import Grid, is_current
+from ccre.experiments.grid import Grid, cell_lines, expand
 from ccre.experiments.records import read_results
 from ccre.experiments.report import (
     Row,
@@ -74,19 +74,20 @@ def floor_table(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dev_study_section(path: Path, rel) -> list[str]:
-    """The study under the settings chosen on dev (``benchmarks/study_dev.yaml``): each method beside its floor,
-    then the full table and wall times. Kept apart from the main grid, whose settings were chosen on test."""
+def dev_study_section(path: Path, grid_file: Path, rel) -> list[str]:
+    """The study under the settings chosen on dev (``grid_file``, ``benchmarks/study_dev.yaml``): each method
+    beside its floor, then the full table and wall times, from the lines of ``path`` that are the grid's cells as
+    it is now. Kept apart from the main grid, whose settings were chosen on test."""
     records = load_records([path])
-    current = [r for r in records if is_current(r)]
+    current = cell_lines(expand(Grid.load(grid_file)), records)
     rows = aggregate(current)
     return ["## The study with every setting chosen on dev\n",
-            f"From `{rel(path)}` (`ccre bench --grid benchmarks/study_dev.yaml`): today's defaults, every one of them "
-            "chosen on a dev split (BioRED `Dev.PubTator`; Re-DocRED a fixed 100-document slice of "
-            "`dev_revised.json`), training weights and the no-relation cut-off chosen there too; test figures are "
-            "reported, never used. Only lines made under today's defaults count "
-            f"({len(records) - len(current)} of the file's {len(records)} were made under earlier ones and stay in "
-            "the file). The sections after this one are the earlier grid, whose settings were chosen while looking "
+            f"From `{rel(path)}` (`ccre bench --grid benchmarks/{grid_file.name}`): today's defaults and the grid's own "
+            "settings, every one of them chosen on a dev split (BioRED `Dev.PubTator`; Re-DocRED a fixed "
+            "100-document slice of `dev_revised.json`), training weights and the no-relation cut-off chosen there "
+            "too; test figures are reported, never used. Only the lines that are the grid's cells as it is now count "
+            f"({len(records) - len(current)} of the file's {len(records)} were made under earlier settings and stay "
+            "in the file). The sections after this one are the earlier grid, whose settings were chosen while looking "
             "at test figures.\n",
             "### Each method beside the no-text prior\n", floor_table(rows),
             markdown_table(rows).replace("### ", "#### "),
@@ -161,7 +162,7 @@ def main() -> None:
         f"({machine_description()}), from {', '.join(f'`{rel(p)}`' for p in study)}. "
         "Metric: BioRED pair+type F1, Re-DocRED F1 (%), mean over seeds (n = number of seeds). "
         "Each result line records its own command, commit, machine and date.\n",
-        *(dev_study_section(args.dev_study, rel) if args.dev_study.exists() else []),
+        *(dev_study_section(args.dev_study, BENCHMARKS / "study_dev.yaml", rel) if args.dev_study.exists() else []),
         "## Claims\n",
         "Verdicts on four sets of cells. *CPU grid*: the main grid, each method with its default settings. "
         "*CPU, best tried*: the same cells and the variants tried while investigating (`variants.jsonl`), each "

@@ -97,7 +97,7 @@ def bench(
     ctx: typer.Context,
     grid: Annotated[Optional[Path], typer.Option("--grid", "-g", help="YAML/JSON grid file (see docs/bench.md)")] = None,
     dataset: Annotated[Optional[str], typer.Option(
-        help="biored, redocred or files of your own TRAIN,TEST[,DEV] (one block; replaces the file's blocks)")] = None,
+        help="biored, redocred or files of your own TRAIN,TEST[,DEV] (one block; with --grid: the file's cells of it at --sizes)")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="training sizes in documents, e.g. 4,20,40")] = None,
     methods: Annotated[Optional[str], typer.Option(help="e.g. plm+ce,mtb+ce,mtb+supcon,mtb+mccl,probe-knn")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="e.g. 1,2,3")] = None,
@@ -149,14 +149,17 @@ def bench(
     if dry_run:
         cells = expand(spec)
         done = finished(read_results(results_path))
-        pending = pending_cells(cells, done | finished(reused_lines(cells, done, reuse or [])))
+        copies = reused_lines(cells, done, reuse or [])
+        pending = pending_cells(cells, done | finished(copies))
         for cell in pending:
             out.print(cell.label, highlight=False)
         costs, source = bench_costs(spec, results_path)
         total = estimate_seconds(spec, pending, costs=costs, pretrained_cache=pretrained_cache)
         pretraining = total.seconds - estimate_seconds(spec, pending, costs=costs, pretraining=False).seconds
         out.print(
-            f"{len(cells)} cells, {len(cells) - len(pending)} done in {results_path}, {len(pending)} to run; "
+            f"{len(cells)} cells, {len(cells) - len(pending)} done in {results_path}"
+            + (f" or to be copied from --reuse ({len(copies)} line(s))" if copies else "")
+            + f", {len(pending)} to run; "
             f"estimated time: {total}, pretraining still to run included ({_duration(pretraining)}), {source}",
             highlight=False,
         )

@@ -346,11 +346,6 @@ def current_settings_hash(overrides: dict[str, Any]) -> str:
     return settings_hash(CcreConfig().with_overrides(run).model_dump(), overrides)
 
 
-def is_current(line: dict) -> bool:
-    """Whether a bench line was made under today's defaults (with its own overrides on top)."""
-    return line_settings_hash(line) == current_settings_hash(line.get("overrides") or {})
-
-
 def line_settings_hash(line: dict) -> str | None:
     """The settings hash of a result line: computed from its config (the record of every setting, read by
     today's :func:`settings_hash`), else the one ``ccre bench`` recorded; ``None`` for a line without either."""
@@ -373,11 +368,13 @@ def pending_cells(cells: Iterable[Cell], done: set[tuple[str, str | None]]) -> l
     return [c for c in cells if not all((k, c.settings_hash) in done for k in c.keys)]
 
 
-def reusable_lines(cells: Iterable[Cell], done: set[tuple[str, str | None]], lines: Iterable[dict]) -> list[dict]:
-    """The lines among ``lines`` (another results file's) that ``cells`` would make and that are not ``done``:
-    the same key, made under the same settings; the newest of each, in file order. A variant run into a file of
-    its own and adopted later as the grid's setting is then not run again."""
-    wanted = {(k, c.settings_hash) for c in cells for k in c.keys} - done
+def cell_lines(cells: Iterable[Cell], lines: Iterable[dict],
+               exclude: set[tuple[str, str | None]] = frozenset()) -> list[dict]:
+    """The lines among ``lines`` that ``cells`` make: the same key, made under the same settings, and not in
+    ``exclude`` (:func:`finished` pairs); the newest of each, in file order. For another file's lines, those a
+    grid need not run again (a variant adopted later as the grid's setting); for a grid's own file, the lines
+    that are its cells as the grid is now."""
+    wanted = {(k, c.settings_hash) for c in cells for k in c.keys} - exclude
     found: dict[tuple[str, str | None], dict] = {}
     for line in lines:
         if isinstance(line.get("bench_key"), str) and (ident := (line["bench_key"], line_settings_hash(line))) in wanted:

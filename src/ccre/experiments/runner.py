@@ -22,13 +22,13 @@ from ccre.experiments.grid import (
     Cell,
     Costs,
     Grid,
+    cell_lines,
     expand,
     finished,
     fit_costs,
     pending_cells,
     pretrain_config,
     pretrain_key,
-    reusable_lines,
     short_hash,
 )
 from ccre.experiments.records import (
@@ -304,11 +304,11 @@ def _eta(grid: Grid, results: str | Path, remaining: list[Cell], timed: list[tup
 
 def reused_lines(cells: list[Cell], done: set[tuple[str, str | None]], reuse: Sequence[str | Path]) -> list[dict]:
     """The lines of the ``reuse`` results files that ``cells`` would make and ``done`` lacks
-    (:func:`ccre.experiments.grid.reusable_lines`), the first file's first, each marked with the file it came
+    (:func:`ccre.experiments.grid.cell_lines`), the first file's first, each marked with the file it came
     from (``reused_from``); its command, commit, date and wall time stay those of the run that made it."""
     taken: list[dict] = []
     for path in reuse:
-        found = reusable_lines(cells, done | finished(taken), read_results(path))
+        found = cell_lines(cells, read_results(path), exclude=done | finished(taken))
         taken.extend({**line, "reused_from": str(path)} for line in found)
     return taken
 
