@@ -72,14 +72,12 @@ def build_grid(
         raw = Grid.load(grid_file).model_dump(exclude_none=True)
     elif dataset is None or sizes is None:
         raise ConfigError("give a grid file (--grid) or at least --dataset and --sizes")
-    if grid_file is not None and dataset is None and sizes is None and seeds is not None:
-        raw["blocks"] = [{**block, "seeds": _csv(seeds, int)} for block in raw["blocks"]]
-    elif dataset is not None or sizes is not None:
+    if dataset is not None or sizes is not None:
         if dataset is None or sizes is None:
-            raise ConfigError("--dataset and --sizes (which replace a grid file's blocks) go together: give both")
+            raise ConfigError("--dataset and --sizes (which pick a grid file's cells) go together: give both")
         raw["blocks"] = _select_blocks(raw.get("blocks", []), dataset, _csv(sizes, int))
-        if seeds is not None:
-            raw["blocks"] = [{**block, "seeds": _csv(seeds, int)} for block in raw["blocks"]]
+    if seeds is not None:
+        raw["blocks"] = [{**block, "seeds": _csv(seeds, int)} for block in raw["blocks"]]
     for key, value in (("methods", _csv(methods)), ("probe_encoders", _csv(probe_encoders)), ("epochs", epochs),
                        ("pretrained", str(pretrained) if pretrained else None), ("name", name)):
         if value is not None:

@@ -307,9 +307,11 @@ def reused_lines(cells: list[Cell], done: set[tuple[str, str | None]], reuse: Se
     (:func:`ccre.experiments.grid.cell_lines`), the first file's first, each marked with the file it came
     from (``reused_from``); its command, commit, date and wall time stay those of the run that made it."""
     taken: list[dict] = []
+    have = set(done)
     for path in reuse:
-        found = cell_lines(cells, read_results(path), exclude=done | finished(taken))
-        taken.extend({**line, "reused_from": str(path)} for line in found)
+        found = [{**line, "reused_from": str(path)} for line in cell_lines(cells, read_results(path), exclude=have)]
+        taken.extend(found)
+        have |= finished(found)
     return taken
 
 
